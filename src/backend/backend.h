@@ -1,0 +1,74 @@
+/* The backend interface: one ops table, three implementations (offline,
+ * mistral, chat), all asynchronous on the one loop.
+ *
+ * A request asks the backend for the next response of an agent in a
+ * conversation. Its callbacks run later, from the loop, never from inside
+ * backend_request(): zero or more delta() and entry() calls, then exactly
+ * one of done() or error(), unless the request is cancelled first, after
+ * which nothing is called. */
+#ifndef AGENTDECK_BACKEND_BACKEND_H
+#define AGENTDECK_BACKEND_BACKEND_H
+
+#include <stdbool.h>
+
+#include "core/loop.h"
+#include "model/agent.h"
+#include "model/conversation.h"
+#include "model/team.h"
+
+struct backend_reply {
+    void *ud;
+    /* A piece of streamed text of the message.output entry entry_id. */
+    void (*delta)(void *ud, const char *agent, const char *entry_id, const char *text);
+    /* A finished entry; the callee takes ownership. */
+    void (*entry)(void *ud, struct entry *e);
+    void (*done)(void *ud, const struct usage *usage);
+    void (*error)(void *ud, const char *message);
+};
+
+struct backend_request {
+    const struct team *team;
+    const struct agent *agent;
+    const struct conversation *conv; /* valid until done, error or cancel */
+    size_t first_new;                /* conv->entries from here on are new inputs */
+};
+
+struct backend;
+struct backend_call;
+
+struct backend_ops {
+    const char *name;  /* "offline" */
+    const char *label; /* "offline (scripted)": what the UI shows */
+    struct backend_call *(*request)(struct backend *b, const struct backend_request *req,
+                                    const struct backend_reply *reply);
+    void (*cancel)(struct backend *b, struct backend_call *call);
+    void (*free)(struct backend *b);
+};
+
+/* The base of every backend; implementations embed it first. */
+struct backend {
+    const struct backend_ops *ops;
+    struct loop *loop;
+};
+
+static inline struct backend_call *backend_request(struct backend *b, const struct backend_request *req,
+                                                   const struct backend_reply *reply)
+{
+    return b->ops->request(b, req, reply);
+}
+
+static inline void backend_cancel(struct backend *b, struct backend_call *call)
+{
+    b->ops->cancel(b, call);
+}
+
+static inline void backend_free(struct backend *b)
+{
+    if (b)
+        b->ops->free(b);
+}
+
+/* A rough token count for backends that cannot count: about four bytes a token. */
+int64_t backend_estimate_tokens(const char *text);
+
+#endif

@@ -1,0 +1,27 @@
+/* Batch mode: the commands of a file or of -c options, run one after the
+ * other without a screen; events go to stdout as JSON lines. */
+#ifndef AGENTDECK_CMD_BATCH_H
+#define AGENTDECK_CMD_BATCH_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "orch/session.h"
+
+/* Adds the stdout sink (every event as one JSON line) and the stderr sink
+ * (one readable line per error). */
+void batch_add_sinks(struct session *s, FILE *events_out, FILE *diagnostics);
+
+/* Runs one command and waits until the runs it started have ended.
+ * Returns false when it failed (an error event or a failed run). Sets *quit on /quit. */
+bool batch_run_command(struct session *s, const char *line, bool *quit);
+
+/* Runs lines (char *) in order; stops at the first failure unless keep_going.
+ * Returns the exit status: 0 when every command succeeded, 1 otherwise. */
+int batch_run_lines(struct session *s, const struct vec *lines, bool keep_going);
+
+/* Reads the commands of path ("-": stdin), one a line; blank lines and
+ * lines starting with # are skipped. Returns 0, or -1 with *error set. */
+int batch_read_file(const char *path, struct vec *lines, char **error);
+
+#endif

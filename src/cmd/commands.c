@@ -1,0 +1,711 @@
+#include "config.h"
+
+#include "cmd/command.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/parse.h"
+#include "core/buf.h"
+#include "core/xalloc.h"
+#include "model/profile.h"
+#include "orch/runner.h"
+
+/* Reports a failed command as an error event; returns CMD_FAILED. */
+static enum cmd_status fail(struct cmd_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static enum cmd_status fail(struct cmd_call *call, const char *fmt, ...)
+{
+    va_list ap;
+    char *message;
+
+    va_start(ap, fmt);
+    message = xvasprintf(fmt, ap);
+    va_end(ap);
+    session_error(call->session, call->line, "%s", message);
+    free(message);
+    return CMD_FAILED;
+}
+
+static const char *arg(const struct cmd_call *call, size_t i)
+{
+    return vec_get(&call->args, i);
+}
+
+/* ---- agents ------------------------------------------------------------ */
+
+static const struct flag_spec agent_flags[] = {
+    {"model", "M", false, "the model, e.g. mistral-medium-latest"},
+    {"description", "TEXT", false, "what the agent does (other agents read it when handing off)"},
+    {"instructions", "TEXT", false, "the agent's instructions (its system prompt)"},
+    {"tool", "TYPE", true,
+     "a tool: web_search, web_search_premium, code_interpreter, image_generation, "
+     "document_library:ID[,ID...], or function:NAME (a function of the profile); repeatable"},
+    {"handoff", "NAME", true, "an agent it may hand off to; repeatable"},
+    {"temperature", "T", false, "sampling temperature, 0 to 1"},
+    {"max-tokens", "N", false, "the most tokens a reply may have"},
+    {NULL, NULL, false, NULL},
+};
+
+static bool valid_agent_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64)
+        return false;
+    for (const char *p = name; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              *p == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Builds the tool object for --tool TYPE. Returns NULL with *error set. */
+static cJSON *tool_from_flag(const struct team *team, const char *type, char **error)
+{
+    cJSON *tool = cJSON_CreateObject();
+    const char *colon = strchr(type, ':');
+    char *kind = colon ? xstrndup(type, (size_t)(colon - type)) : xstrdup(type);
+
+    cJSON_AddStringToObject(tool, "type", kind);
+    if (strcmp(kind, "function") == 0) {
+        cJSON *fn = cJSON_AddObjectToObject(tool, "function");
+        if (!colon || !colon[1]) {
+            *error = xstrdup("--tool function needs a name: --tool function:NAME");
+            goto fail;
+        }
+        cJSON_AddStringToObject(fn, "name", colon + 1);
+    } else if (strcmp(kind, "document_library") == 0) {
+        cJSON *ids = cJSON_AddArrayToObject(tool, "library_ids");
+        char *list, *save = NULL;
+        if (!colon || !colon[1]) {
+            *error = xstrdup("--tool document_library needs library ids: --tool document_library:ID[,ID...]");
+            goto fail;
+        }
+        list = xstrdup(colon + 1);
+        for (char *id = strtok_r(list, ",", &save); id; id = strtok_r(NULL, ",", &save))
+            cJSON_AddItemToArray(ids, cJSON_CreateString(id));
+        free(list);
+    } else if (colon) {
+        *error = xasprintf("--tool %s: a %s tool takes no \":...\" part", type, kind);
+        goto fail;
+    }
+    if (!profile_check_tool(tool, team, "--tool", error))
+        goto fail;
+    free(kind);
+    return tool;
+fail:
+    free(kind);
+    cJSON_Delete(tool);
+    return NULL;
+}
+
+static bool parse_number(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return errno == 0 && end != s && *end == '\0';
+}
+
+/* Applies the flags of call to agent. Returns NULL, or a new error message. */
+static char *apply_agent_flags(struct cmd_call *call, struct agent *agent)
+{
+    const struct team *team = call->session->team;
+    cJSON *tools = NULL;
+    bool handoffs_given = false;
+    char *error = NULL;
+
+    for (size_t i = 0; i < call->flags.len; i++) {
+        const struct flag_value *fv = call->flags.items[i];
+        const char *name = fv->spec->name;
+        double number;
+
+        if (strcmp(name, "model") == 0) {
+            if (!*fv->value)
+                return xstrdup("--model needs a model name");
+            free(agent->model);
+            agent->model = xstrdup(fv->value);
+        } else if (strcmp(name, "description") == 0) {
+            free(agent->description);
+            agent->description = xstrdup(fv->value);
+        } else if (strcmp(name, "instructions") == 0) {
+            free(agent->instructions);
+            agent->instructions = xstrdup(fv->value);
+        } else if (strcmp(name, "tool") == 0) {
+            cJSON *tool = tool_from_flag(team, fv->value, &error);
+            if (!tool) {
+                cJSON_Delete(tools);
+                return error;
+            }
+            if (!tools)
+                tools = cJSON_CreateArray();
+            cJSON_AddItemToArray(tools, tool);
+        } else if (strcmp(name, "handoff") == 0) {
+            if (!handoffs_given)
+                vec_truncate(&agent->handoffs, 0);
+            handoffs_given = true;
+            if (!team_find_agent(team, fv->value)) {
+                cJSON_Delete(tools);
+                return xasprintf("--handoff %s: no agent named \"%s\"", fv->value, fv->value);
+            }
+            if (strcmp(fv->value, agent->name) == 0) {
+                cJSON_Delete(tools);
+                return xasprintf("--handoff %s: an agent cannot hand off to itself", fv->value);
+            }
+            if (!agent_has_handoff(agent, fv->value))
+                vec_push(&agent->handoffs, xstrdup(fv->value));
+        } else if (strcmp(name, "temperature") == 0 || strcmp(name, "max-tokens") == 0) {
+            const char *key = name[0] == 't' ? "temperature" : "max_tokens";
+            if (!parse_number(fv->value, &number)) {
+                cJSON_Delete(tools);
+                return xasprintf("--%s: \"%s\" is not a number", name, fv->value);
+            }
+            cJSON_DeleteItemFromObjectCaseSensitive(agent->completion_args, key);
+            cJSON_AddNumberToObject(agent->completion_args, key, number);
+        }
+    }
+    if (tools) {
+        cJSON_Delete(agent->tools);
+        agent->tools = tools;
+    }
+    if (!profile_check_completion_args(agent->completion_args, "completion_args", &error))
+        return error;
+    return NULL;
+}
+
+static void emit_agent(struct session *s, const char *type, const struct agent *agent)
+{
+    cJSON *fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "agent", agent->name);
+    cJSON_AddItemToObject(fields, "definition", agent_to_json(agent));
+    event_emit(&s->events, type, fields);
+}
+
+static struct agent *need_agent(struct cmd_call *call, const char *name)
+{
+    struct agent *agent = team_find_agent(call->session->team, name);
+    if (!agent) {
+        struct buf known = BUF_INIT;
+        const struct vec *agents = &call->session->team->agents;
+        for (size_t i = 0; i < agents->len; i++)
+            buf_printf(&known, "%s%s", i ? ", " : "", ((struct agent *)agents->items[i])->name);
+        fail(call, "no agent named \"%s\" (%s%s)", name, agents->len ? "agents: " : "no agents yet",
+             buf_str(&known));
+        buf_fini(&known);
+    }
+    return agent;
+}
+
+static enum cmd_status cmd_agent_create(struct cmd_call *call)
+{
+    const char *name = arg(call, 0);
+    struct agent *agent;
+    char *error;
+
+    if (!valid_agent_name(name))
+        return fail(call, "\"%s\" is not a valid agent name (1 to 64 letters, digits, _ or -)", name);
+    if (team_find_agent(call->session->team, name))
+        return fail(call, "an agent named \"%s\" already exists (use /agent update)", name);
+    agent = agent_new(name, NULL);
+    if ((error = apply_agent_flags(call, agent))) {
+        agent_free(agent);
+        fail(call, "%s", error);
+        free(error);
+        return CMD_FAILED;
+    }
+    team_add_agent(call->session->team, agent);
+    emit_agent(call->session, "agent.created", agent);
+    return CMD_OK;
+}
+
+static enum cmd_status cmd_agent_update(struct cmd_call *call)
+{
+    struct agent *agent = need_agent(call, arg(call, 0));
+    struct agent *copy;
+    char *error;
+
+    if (!agent)
+        return CMD_FAILED;
+    if (call->flags.len == 0)
+        return fail(call, "/agent update %s: nothing to change (give at least one flag; /help agent)", agent->name);
+    /* Change a copy, so a bad flag changes nothing. */
+    copy = agent_clone(agent);
+    if ((error = apply_agent_flags(call, copy))) {
+        agent_free(copy);
+        fail(call, "%s", error);
+        free(error);
+        return CMD_FAILED;
+    }
+    for (size_t i = 0; i < call->session->team->agents.len; i++) {
+        if (call->session->team->agents.items[i] == agent) {
+            call->session->team->agents.items[i] = copy;
+            break;
+        }
+    }
+    agent_free(agent);
+    emit_agent(call->session, "agent.updated", copy);
+    return CMD_OK;
+}
+
+static enum cmd_status cmd_agent_delete(struct cmd_call *call)
+{
+    struct session *s = call->session;
+    struct agent *agent = need_agent(call, arg(call, 0));
+    cJSON *fields;
+
+    if (!agent)
+        return CMD_FAILED;
+    for (size_t i = 0; i < s->team->agents.len; i++) {
+        const struct agent *other = s->team->agents.items[i];
+        if (agent_has_handoff(other, agent->name))
+            return fail(call, "cannot delete \"%s\": %s hands off to it (remove that handoff first)", agent->name,
+                        other->name);
+    }
+    for (size_t i = 0; i < s->conversations.len; i++) {
+        const struct conversation *c = s->conversations.items[i];
+        if (c->runs_in_flight && strcmp(c->agent, agent->name) == 0)
+            return fail(call, "cannot delete \"%s\" while it runs in %s", agent->name, c->id);
+    }
+    fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "agent", agent->name);
+    team_delete_agent(s->team, agent->name);
+    event_emit(&s->events, "agent.deleted", fields);
+    return CMD_OK;
+}
+
+static enum cmd_status cmd_agent_list(struct cmd_call *call)
+{
+    const struct team *team = call->session->team;
+    cJSON *fields = cJSON_CreateObject();
+    cJSON *agents = cJSON_AddArrayToObject(fields, "agents");
+
+    for (size_t i = 0; i < team->agents.len; i++) {
+        const struct agent *a = team->agents.items[i];
+        cJSON *item = cJSON_CreateObject();
+        cJSON *handoffs = cJSON_CreateArray();
+        cJSON_AddStringToObject(item, "name", a->name);
+        cJSON_AddStringToObject(item, "model", a->model);
+        if (a->description)
+            cJSON_AddStringToObject(item, "description", a->description);
+        for (size_t k = 0; k < a->handoffs.len; k++)
+            cJSON_AddItemToArray(handoffs, cJSON_CreateString(a->handoffs.items[k]));
+        cJSON_AddItemToObject(item, "handoffs", handoffs);
+        cJSON_AddNumberToObject(item, "tools", cJSON_GetArraySize(a->tools));
+        cJSON_AddItemToArray(agents, item);
+    }
+    event_emit(&call->session->events, "agent.list", fields);
+    return CMD_OK;
+}
+
+static enum cmd_status cmd_agent_show(struct cmd_call *call)
+{
+    struct agent *agent = need_agent(call, arg(call, 0));
+    if (!agent)
+        return CMD_FAILED;
+    emit_agent(call->session, "agent.show", agent);
+    return CMD_OK;
+}
+
+/* ---- conversations ----------------------------------------------------- */
+
+static enum cmd_status cmd_start(struct cmd_call *call)
+{
+    struct agent *agent = need_agent(call, arg(call, 0));
+    char *text;
+
+    if (!agent)
+        return CMD_FAILED;
+    text = cmd_join(&call->args, 1);
+    session_start(call->session, agent, text);
+    free(text);
+    return CMD_OK;
+}
+
+/* Appends text to the focused conversation, with agent (NULL: its current agent). */
+static enum cmd_status append_text(struct cmd_call *call, struct agent *agent, const char *text)
+{
+    struct session *s = call->session;
+    struct conversation *conv = s->focused;
+
+    if (!conv)
+        return fail(call, "no conversation yet: start one with /start AGENT TEXT");
+    if (!agent && !(agent = need_agent(call, conv->agent)))
+        return CMD_FAILED;
+    if (!*text)
+        return fail(call, "nothing to send: the message is empty");
+    if (conv->runs_in_flight)
+        return fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
+    session_append(s, conv, agent, text);
+    return CMD_OK;
+}
+
+static enum cmd_status cmd_append(struct cmd_call *call)
+{
+    char *text = cmd_join(&call->args, 0);
+    enum cmd_status st = append_text(call, NULL, text);
+    free(text);
+    return st;
+}
+
+static cJSON *entry_to_json(const struct entry *e)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddStringToObject(obj, "type", entry_type_name(e->type));
+    if (e->agent)
+        cJSON_AddStringToObject(obj, "agent", e->agent);
+    entry_add_fields(e, obj);
+    return obj;
+}
+
+static enum cmd_status cmd_history(struct cmd_call *call)
+{
+    struct session *s = call->session;
+    struct conversation *conv = s->focused;
+    cJSON *fields, *entries;
+
+    if (arg(call, 0) && !(conv = session_find_conversation(s, arg(call, 0))))
+        return fail(call, "no conversation named \"%s\"", arg(call, 0));
+    if (!conv)
+        return fail(call, "no conversation yet: start one with /start AGENT TEXT");
+    fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "conversation", conv->id);
+    cJSON_AddStringToObject(fields, "agent", conv->agent);
+    if (conv->parent)
+        cJSON_AddStringToObject(fields, "parent", conv->parent);
+    entries = cJSON_AddArrayToObject(fields, "entries");
+    for (size_t i = 0; i < conv->entries.len; i++)
+        cJSON_AddItemToArray(entries, entry_to_json(conv->entries.items[i]));
+    event_emit(&s->events, "conversation.history", fields);
+    return CMD_OK;
+}
+
+static enum cmd_status cmd_restart(struct cmd_call *call)
+{
+    struct session *s = call->session;
+    const char *id = arg(call, 0);
+    struct conversation *conv = NULL;
+    size_t index = 0;
+    char *text;
+
+    /* The focused conversation first: a branch shares its parent's entry ids. */
+    if (s->focused && conversation_find_entry(s->focused, id, &index))
+        conv = s->focused;
+    else
+        conv = session_find_entry(s, id, &index);
+    if (!conv)
+        return fail(call, "no entry with id \"%s\" (see /history)", id);
+    if (conv->runs_in_flight)
+        return fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
+    text = cmd_join(&call->args, 1);
+    if (!session_restart(s, conv, index, text)) {
+        free(text);
+        return fail(call, "the agent that held %s at %s no longer exists", conv->id, id);
+    }
+    free(text);
+    return CMD_OK;
+}
+
+/* ---- the rest ---------------------------------------------------------- */
+
+static enum cmd_status cmd_help(struct cmd_call *call)
+{
+    const char *topic = arg(call, 0);
+    cJSON *fields;
+    char *text;
+
+    if (topic && *topic == '/')
+        topic++;
+    if (topic && !command_find(command_table(), topic) && strcmp(topic, "@") != 0)
+        return fail(call, "no command named /%s (/help lists them)", topic);
+    text = command_help(topic);
+    fields = cJSON_CreateObject();
+    if (topic)
+        cJSON_AddStringToObject(fields, "topic", topic);
+    cJSON_AddStringToObject(fields, "text", text);
+    event_emit(&call->session->events, "help", fields);
+    free(text);
+    return CMD_OK;
+}
+
+static enum cmd_status cmd_quit(struct cmd_call *call)
+{
+    return CMD_QUIT;
+}
+
+static const struct command_spec agent_subcommands[] = {
+    {"create", "NAME", "create an agent", NULL, 1, 1, agent_flags, NULL, cmd_agent_create},
+    {"list", "", "list the agents", NULL, 0, 0, NULL, NULL, cmd_agent_list},
+    {"show", "NAME", "show an agent's definition", NULL, 1, 1, NULL, NULL, cmd_agent_show},
+    {"update", "NAME", "change an agent; --tool and --handoff replace the whole list", NULL, 1, 1, agent_flags,
+     NULL, cmd_agent_update},
+    {"delete", "NAME", "delete an agent no other agent hands off to", NULL, 1, 1, NULL, NULL, cmd_agent_delete},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct command_spec commands[] = {
+    {"help", "[COMMAND]", "show the commands, or one command in full", NULL, 0, 1, NULL, NULL, cmd_help},
+    {"agent", "create|list|show|update|delete", "create, list, show, change and delete agents", NULL, 0, 0, NULL,
+     agent_subcommands, NULL},
+    {"start", "AGENT TEXT...", "start a new conversation with AGENT", NULL, 2, -1, NULL, NULL, cmd_start},
+    {"append", "TEXT...", "add a message to the focused conversation, for its current agent",
+     "Plain text typed without a slash does the same. @AGENT TEXT... appends with another agent.", 1, -1, NULL,
+     NULL, cmd_append},
+    {"history", "[CONVERSATION]", "show the entries of a conversation (default: the focused one)", NULL, 0, 1,
+     NULL, NULL, cmd_history},
+    {"restart", "ENTRY_ID TEXT...", "branch a new conversation from an entry and send TEXT",
+     "The new conversation keeps the entries up to and including ENTRY_ID.", 2, -1, NULL, NULL, cmd_restart},
+    {"quit", "", "leave agentdeck", NULL, 0, 0, NULL, NULL, cmd_quit},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
+};
+
+const struct command_spec *command_table(void)
+{
+    return commands;
+}
+
+const struct command_spec *command_find(const struct command_spec *table, const char *name)
+{
+    for (const struct command_spec *c = table; c && c->name; c++) {
+        if (strcmp(c->name, name) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* ---- help -------------------------------------------------------------- */
+
+static void help_usage(struct buf *out, const char *prefix, const struct command_spec *c)
+{
+    buf_printf(out, "%s%s%s%s", prefix, c->name, *c->args ? " " : "", c->args);
+    for (const struct flag_spec *f = c->flags; f && f->name; f++)
+        buf_printf(out, " [--%s%s%s]%s", f->name, f->value ? " " : "", f->value ? f->value : "",
+                   f->repeatable ? "..." : "");
+}
+
+static void help_command(struct buf *out, const struct command_spec *c)
+{
+    if (c->subcommands) {
+        buf_printf(out, "/%s: %s\n", c->name, c->summary);
+        for (const struct command_spec *sub = c->subcommands; sub->name; sub++) {
+            char *prefix = xasprintf("/%s ", c->name);
+            buf_puts(out, "  ");
+            help_usage(out, prefix, sub);
+            buf_printf(out, "\n      %s\n", sub->summary);
+            free(prefix);
+        }
+    } else {
+        help_usage(out, "/", c);
+        buf_printf(out, "\n  %s\n", c->summary);
+        if (c->help)
+            buf_printf(out, "  %s\n", c->help);
+    }
+    /* Flags are shared by subcommands: list each table once. */
+    const struct flag_spec *shown = NULL;
+    for (const struct command_spec *sub = c->subcommands ? c->subcommands : c; sub->name; sub++) {
+        if (sub->flags && sub->flags != shown) {
+            buf_puts(out, "  flags:\n");
+            for (const struct flag_spec *f = sub->flags; f->name; f++)
+                buf_printf(out, "    --%s%s%s  %s\n", f->name, f->value ? " " : "", f->value ? f->value : "", f->help);
+            shown = sub->flags;
+        }
+        if (!c->subcommands)
+            break;
+    }
+}
+
+char *command_help(const char *topic)
+{
+    struct buf out = BUF_INIT;
+
+    if (topic && strcmp(topic, "@") == 0) {
+        buf_puts(&out, "@AGENT TEXT...\n  append TEXT to the focused conversation and have AGENT answer it\n");
+    } else if (topic) {
+        help_command(&out, command_find(commands, topic));
+    } else {
+        buf_puts(&out, "Commands (/help COMMAND for more):\n");
+        for (const struct command_spec *c = commands; c->name; c++) {
+            size_t start = out.len;
+            buf_printf(&out, "  /%s %s", c->name, c->args);
+            while (out.len - start < 36)
+                buf_putc(&out, ' ');
+            buf_printf(&out, " %s\n", c->summary);
+        }
+        buf_puts(&out, "  @AGENT TEXT...                       append TEXT and have AGENT answer it\n"
+                       "  TEXT...                              append TEXT for the current agent\n");
+    }
+    return buf_steal(&out);
+}
+
+/* ---- parsing and dispatch --------------------------------------------- */
+
+static void flag_value_free(void *item)
+{
+    struct flag_value *fv = item;
+    free(fv->value);
+    free(fv);
+}
+
+static char *flag_names(const struct flag_spec *flags)
+{
+    struct buf out = BUF_INIT;
+    for (const struct flag_spec *f = flags; f->name; f++)
+        buf_printf(&out, "%s--%s", f == flags ? "" : ", ", f->name);
+    return buf_steal(&out);
+}
+
+static char *subcommand_names(const struct command_spec *subs)
+{
+    struct buf out = BUF_INIT;
+    for (const struct command_spec *c = subs; c->name; c++)
+        buf_printf(&out, "%s%s", c == subs ? "" : ", ", c->name);
+    return buf_steal(&out);
+}
+
+/* Sorts words[from..] into flags and positional arguments. Returns NULL or a new error. */
+static char *parse_words(struct cmd_call *call, const char *cmdname, struct vec *words, size_t from)
+{
+    const struct command_spec *spec = call->spec;
+    bool flags_done = spec->flags == NULL;
+    size_t nargs;
+
+    for (size_t i = from; i < words->len; i++) {
+        char *w = words->items[i];
+        const struct flag_spec *f;
+        struct flag_value *fv;
+        char *eq;
+        size_t namelen;
+
+        if (flags_done || strncmp(w, "--", 2) != 0) {
+            vec_push(&call->args, xstrdup(w));
+            continue;
+        }
+        if (w[2] == '\0') {
+            flags_done = true;
+            continue;
+        }
+        eq = strchr(w, '=');
+        namelen = eq ? (size_t)(eq - w - 2) : strlen(w + 2);
+        for (f = spec->flags; f->name; f++) {
+            if (strlen(f->name) == namelen && strncmp(f->name, w + 2, namelen) == 0)
+                break;
+        }
+        if (!f->name) {
+            char *names = flag_names(spec->flags);
+            char *error = xasprintf("%s: unknown flag %.*s (expected %s)", cmdname, (int)namelen + 2, w, names);
+            free(names);
+            return error;
+        }
+        if (!f->repeatable) {
+            for (size_t k = 0; k < call->flags.len; k++) {
+                if (((struct flag_value *)call->flags.items[k])->spec == f)
+                    return xasprintf("%s: --%s is given twice", cmdname, f->name);
+            }
+        }
+        fv = xcalloc(1, sizeof *fv);
+        fv->spec = f;
+        if (f->value) {
+            if (eq)
+                fv->value = xstrdup(eq + 1);
+            else if (i + 1 < words->len)
+                fv->value = xstrdup(words->items[++i]);
+            else {
+                free(fv);
+                return xasprintf("%s: --%s needs a value (%s)", cmdname, f->name, f->value);
+            }
+        } else if (eq) {
+            free(fv);
+            return xasprintf("%s: --%s takes no value", cmdname, f->name);
+        }
+        vec_push(&call->flags, fv);
+    }
+    nargs = call->args.len;
+    if ((int)nargs < spec->min_args)
+        return xasprintf("%s: missing %s (usage: %s%s%s)", cmdname,
+                         spec->min_args - (int)nargs == 1 && nargs + 1 < 2 ? "argument" : "arguments", cmdname,
+                         *spec->args ? " " : "", spec->args);
+    if (spec->max_args >= 0 && (int)nargs > spec->max_args)
+        return xasprintf("%s: too many arguments (usage: %s%s%s)", cmdname, cmdname, *spec->args ? " " : "",
+                         spec->args);
+    return NULL;
+}
+
+static enum cmd_status run_call(struct cmd_call *call, struct vec *words)
+{
+    const char *name = words->items[0];
+    const struct command_spec *spec = command_find(commands, name + 1);
+    char *cmdname, *error;
+    size_t from = 1;
+    enum cmd_status st;
+
+    if (!spec || !name[1])
+        return fail(call, "unknown command %s (/help lists the commands)", name);
+    cmdname = xasprintf("/%s", spec->name);
+    if (spec->subcommands) {
+        const char *subname = vec_get(words, 1);
+        const struct command_spec *sub = subname ? command_find(spec->subcommands, subname) : NULL;
+        if (!sub) {
+            char *names = subcommand_names(spec->subcommands);
+            if (subname)
+                fail(call, "%s: unknown subcommand \"%s\" (expected one of %s)", cmdname, subname, names);
+            else
+                fail(call, "%s needs a subcommand: %s", cmdname, names);
+            free(names);
+            free(cmdname);
+            return CMD_FAILED;
+        }
+        free(cmdname);
+        cmdname = xasprintf("/%s %s", spec->name, sub->name);
+        spec = sub;
+        from = 2;
+    }
+    call->spec = spec;
+    if ((error = parse_words(call, cmdname, words, from))) {
+        fail(call, "%s", error);
+        free(error);
+        free(cmdname);
+        return CMD_FAILED;
+    }
+    free(cmdname);
+    st = spec->run(call);
+    return st;
+}
+
+enum cmd_status command_execute(struct session *s, const char *line)
+{
+    struct cmd_call call = {.session = s, .line = line};
+    struct vec words;
+    char *error = NULL;
+    enum cmd_status st;
+
+    while (*line == ' ' || *line == '\t')
+        line++;
+    if (!*line)
+        return CMD_OK;
+    vec_init(&words, free);
+    vec_init(&call.args, free);
+    vec_init(&call.flags, flag_value_free);
+
+    if (*line != '/' && *line != '@') {
+        /* Plain text: sent as typed, no quoting rules. */
+        st = append_text(&call, NULL, line);
+    } else if (cmd_split(line, &words, &error) < 0) {
+        st = fail(&call, "%s", error);
+        free(error);
+    } else if (*line == '@') {
+        const char *name = (const char *)words.items[0] + 1;
+        struct agent *agent = need_agent(&call, name);
+        const char *text = line + 1 + strcspn(line + 1, " \t");
+        while (*text == ' ' || *text == '\t')
+            text++;
+        st = agent ? append_text(&call, agent, text) : CMD_FAILED;
+    } else {
+        st = run_call(&call, &words);
+    }
+    vec_fini(&words);
+    vec_fini(&call.args);
+    vec_fini(&call.flags);
+    return st;
+}

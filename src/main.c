@@ -1,0 +1,233 @@
+/* agentdeck: options, start-up order, teardown. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/offline.h"
+#include "cmd/batch.h"
+#include "core/xalloc.h"
+#include "model/journal.h"
+#include "model/profile.h"
+#include "orch/session.h"
+#include "ui/console.h"
+
+enum { EXIT_COMMAND_FAILED = 1, EXIT_USAGE = 2 };
+
+struct options {
+    const char *profile;
+    const char *backend;
+    const char *batch;
+    struct vec commands; /* -c */
+    double offline_rate; /* < 0: the mode's default */
+    bool deltas;
+    bool keep_going;
+    bool no_journal;
+};
+
+static void usage(FILE *out)
+{
+    fputs("Usage: agentdeck [OPTION]... [PROFILE]\n"
+          "A terminal console for teams of LLM agents.\n"
+          "\n"
+          "  -p, --profile FILE        load the team of FILE (also the first argument)\n"
+          "  -b, --backend NAME        offline (the scripted model; the default), mistral or chat\n"
+          "      --batch FILE|-        run the commands of FILE (- for stdin) without a screen\n"
+          "  -c, --command COMMAND     run COMMAND without a screen; repeatable\n"
+          "      --keep-going          in batch mode, go on after a command fails\n"
+          "      --deltas              in batch mode, also emit message.output.delta events\n"
+          "      --offline-rate N      offline replies stream at N words a second\n"
+          "                            (0: at once; default 0 in batch mode, 30 in the console)\n"
+          "      --no-journal          do not write the session journal\n"
+          "  -h, --help                show this help and exit\n"
+          "  -V, --version             show the version and exit\n"
+          "\n"
+          "In batch mode stdout carries only events, one JSON object a line; diagnostics\n"
+          "go to stderr. Exit status: 0 when every command succeeded, 1 when one failed,\n"
+          "2 for a usage error or an unreadable profile.\n"
+          "\n"
+          "The journal of each session is written to\n"
+          "$XDG_STATE_HOME/agentdeck/sessions/<session-id>/events.jsonl.\n",
+          out);
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"profile", required_argument, NULL, 'p'},
+        {"backend", required_argument, NULL, 'b'},
+        {"batch", required_argument, NULL, 'B'},
+        {"command", required_argument, NULL, 'c'},
+        {"keep-going", no_argument, NULL, 'k'},
+        {"deltas", no_argument, NULL, 'd'},
+        {"offline-rate", required_argument, NULL, 'r'},
+        {"no-journal", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    char *end;
+
+    while ((opt = getopt_long(argc, argv, "p:b:c:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'p':
+            o->profile = optarg;
+            break;
+        case 'b':
+            o->backend = optarg;
+            break;
+        case 'B':
+            o->batch = optarg;
+            break;
+        case 'c':
+            vec_push(&o->commands, xstrdup(optarg));
+            break;
+        case 'k':
+            o->keep_going = true;
+            break;
+        case 'd':
+            o->deltas = true;
+            break;
+        case 'r':
+            errno = 0;
+            o->offline_rate = strtod(optarg, &end);
+            if (errno || end == optarg || *end || o->offline_rate < 0) {
+                fprintf(stderr, "agentdeck: --offline-rate: \"%s\" is not a number of words a second >= 0\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case 'J':
+            o->no_journal = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("agentdeck %s\n", PACKAGE_VERSION);
+            exit(0);
+        default:
+            fputs("Try 'agentdeck --help' for more information.\n", stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        if (o->profile) {
+            fprintf(stderr, "agentdeck: two profiles given: %s and %s\n", o->profile, argv[optind]);
+            return -1;
+        }
+        o->profile = argv[optind++];
+    }
+    if (optind < argc) {
+        fprintf(stderr, "agentdeck: unexpected argument \"%s\" (Try 'agentdeck --help')\n", argv[optind]);
+        return -1;
+    }
+    if (o->batch && o->commands.len) {
+        fputs("agentdeck: --batch and -c cannot be combined\n", stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static struct backend *make_backend(const struct options *o, struct loop *loop, bool batch)
+{
+    const char *name = o->backend ? o->backend : "offline";
+    double rate = o->offline_rate >= 0 ? o->offline_rate : (batch ? 0 : 30);
+
+    if (strcmp(name, "offline") == 0)
+        return offline_backend_new(loop, rate);
+    if (strcmp(name, "mistral") == 0 || strcmp(name, "chat") == 0)
+        fprintf(stderr, "agentdeck: --backend %s is not available in this version yet; use --backend offline\n",
+                name);
+    else
+        fprintf(stderr, "agentdeck: --backend: unknown backend \"%s\" (expected offline, mistral or chat)\n", name);
+    return NULL;
+}
+
+static void on_interrupt(struct loop *loop, int signo, void *ud)
+{
+    struct session *s = ud;
+    session_cancel_runs(s, "interrupted");
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.offline_rate = -1};
+    struct team *team;
+    struct backend *backend;
+    struct session *session;
+    struct loop *loop;
+    char *error = NULL;
+    char *session_id;
+    bool batch;
+    int status;
+
+    vec_init(&o.commands, free);
+    signal(SIGPIPE, SIG_IGN);
+    if (parse_options(argc, argv, &o) < 0) {
+        vec_fini(&o.commands);
+        return EXIT_USAGE;
+    }
+    batch = o.batch || o.commands.len;
+
+    if (o.batch && !o.commands.len && batch_read_file(o.batch, &o.commands, &error) < 0) {
+        fprintf(stderr, "agentdeck: %s\n", error);
+        free(error);
+        vec_fini(&o.commands);
+        return EXIT_USAGE;
+    }
+    if (o.profile) {
+        team = profile_load(o.profile, &error);
+        if (!team) {
+            fprintf(stderr, "agentdeck: %s\n", error);
+            free(error);
+            vec_fini(&o.commands);
+            return EXIT_USAGE;
+        }
+    } else {
+        team = team_new();
+    }
+
+    loop = loop_new();
+    backend = make_backend(&o, loop, batch);
+    if (!backend) {
+        team_free(team);
+        loop_free(loop);
+        vec_fini(&o.commands);
+        return EXIT_USAGE;
+    }
+    session_id = journal_new_session_id();
+    session = session_new(session_id, loop, backend, team);
+    session->deltas = o.deltas;
+    if (!o.no_journal) {
+        struct journal *j = journal_open(session_id, &error);
+        if (j) {
+            struct event_sink sink = journal_sink(j);
+            event_stream_add_sink(&session->events, &sink);
+        } else {
+            fprintf(stderr, "agentdeck: warning: %s; going on without a journal\n", error);
+            free(error);
+        }
+    }
+    free(session_id);
+
+    if (batch) {
+        batch_add_sinks(session, stdout, stderr);
+        loop_on_signal(loop, SIGINT, on_interrupt, session);
+        loop_on_signal(loop, SIGTERM, on_interrupt, session);
+        status = batch_run_lines(session, &o.commands, o.keep_going);
+    } else {
+        status = console_run(session, o.profile);
+    }
+
+    session_free(session);
+    loop_free(loop);
+    vec_fini(&o.commands);
+    return status;
+}

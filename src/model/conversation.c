@@ -1,0 +1,71 @@
+#include "config.h"
+
+#include "model/conversation.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/xalloc.h"
+
+void usage_add(struct usage *sum, const struct usage *u)
+{
+    sum->prompt_tokens += u->prompt_tokens;
+    sum->completion_tokens += u->completion_tokens;
+    sum->total_tokens += u->total_tokens;
+}
+
+static void entry_free_item(void *e)
+{
+    entry_free(e);
+}
+
+struct conversation *conversation_new(const char *id, const char *agent)
+{
+    struct conversation *c = xcalloc(1, sizeof *c);
+    c->id = xstrdup(id);
+    c->agent = xstrdup(agent);
+    vec_init(&c->entries, entry_free_item);
+    return c;
+}
+
+void conversation_free(struct conversation *c)
+{
+    if (!c)
+        return;
+    free(c->id);
+    free(c->agent);
+    free(c->parent);
+    free(c->remote_id);
+    vec_fini(&c->entries);
+    free(c);
+}
+
+void conversation_append_entry(struct conversation *c, struct entry *e)
+{
+    vec_push(&c->entries, e);
+}
+
+struct entry *conversation_find_entry(const struct conversation *c, const char *id, size_t *index)
+{
+    for (size_t i = 0; i < c->entries.len; i++) {
+        struct entry *e = c->entries.items[i];
+        if (strcmp(e->id, id) == 0) {
+            if (index)
+                *index = i;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+const struct entry *conversation_latest_input(const struct conversation *c)
+{
+    for (size_t i = c->entries.len; i-- > 0;) {
+        const struct entry *e = c->entries.items[i];
+        if (e->type == ENTRY_FUNCTION_RESULT)
+            return e;
+        if (e->type == ENTRY_MESSAGE_INPUT && (!e->role || strcmp(e->role, "user") == 0))
+            return e;
+    }
+    return NULL;
+}

@@ -1,0 +1,69 @@
+#include "config.h"
+
+#include "model/event.h"
+
+#include <stdlib.h>
+
+#include "core/clock.h"
+#include "core/xalloc.h"
+
+static void sink_free_item(void *item)
+{
+    struct event_sink *sink = item;
+    if (sink->free)
+        sink->free(sink->ud);
+    free(sink);
+}
+
+void event_stream_init(struct event_stream *es)
+{
+    es->seq = 0;
+    vec_init(&es->sinks, sink_free_item);
+}
+
+void event_stream_fini(struct event_stream *es)
+{
+    vec_fini(&es->sinks);
+}
+
+void event_stream_add_sink(struct event_stream *es, const struct event_sink *sink)
+{
+    struct event_sink *copy = xmalloc(sizeof *copy);
+    *copy = *sink;
+    vec_push(&es->sinks, copy);
+}
+
+int64_t event_emit(struct event_stream *es, const char *type, cJSON *fields)
+{
+    cJSON *ev = cJSON_CreateObject();
+    char ts[40];
+    char *line;
+
+    clock_format_rfc3339(clock_wall_ms(), ts, sizeof ts);
+    cJSON_AddNumberToObject(ev, "seq", (double)++es->seq);
+    cJSON_AddStringToObject(ev, "ts", ts);
+    cJSON_AddStringToObject(ev, "type", type);
+    if (fields) {
+        /* Move the fields over, keeping their order. */
+        cJSON *item;
+        while ((item = fields->child) != NULL) {
+            cJSON_DetachItemViaPointer(fields, item);
+            /* A field must not shadow seq, ts or type. */
+            if (cJSON_GetObjectItemCaseSensitive(ev, item->string))
+                cJSON_Delete(item);
+            else
+                cJSON_AddItemToObject(ev, item->string, item);
+        }
+        cJSON_Delete(fields);
+    }
+    line = cJSON_PrintUnformatted(ev);
+    if (!line)
+        fatal("out of memory encoding an event");
+    for (size_t i = 0; i < es->sinks.len; i++) {
+        struct event_sink *sink = es->sinks.items[i];
+        sink->write(sink->ud, ev, line);
+    }
+    cJSON_free(line);
+    cJSON_Delete(ev);
+    return es->seq;
+}

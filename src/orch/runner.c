@@ -1,0 +1,332 @@
+#include "config.h"
+
+#include "orch/runner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/xalloc.h"
+#include "tools/function.h"
+
+enum run_state {
+    RUN_ACTIVE,
+    RUN_ENDED, /* waiting to be reaped */
+};
+
+struct pending_call {
+    struct run *run;
+    char *tool_call_id;
+    char *name;
+    char *arguments;
+    struct function_run *process; /* NULL once it reported */
+    uint64_t missing_timer;       /* reports a function the profile lacks */
+};
+
+struct run {
+    struct session *s;
+    char *id;
+    struct conversation *conv;
+    char *agent;             /* the agent in control now */
+    int turns;
+    int max_turns;
+    int64_t started_ms;
+    struct usage usage;
+    struct backend_call *call;
+    size_t first_new;
+    struct vec calls;        /* struct pending_call *, this turn's function calls */
+    size_t calls_left;
+    char *handoff_to;        /* a client-executed handoff to carry out */
+    enum run_state state;
+};
+
+static void run_next_turn(struct run *run);
+
+static void pending_call_free(void *item)
+{
+    struct pending_call *pc = item;
+    function_run_cancel(pc->process);
+    if (pc->missing_timer)
+        loop_timer_cancel(pc->run->s->loop, pc->missing_timer);
+    free(pc->tool_call_id);
+    free(pc->name);
+    free(pc->arguments);
+    free(pc);
+}
+
+void run_free(struct run *run)
+{
+    if (!run)
+        return;
+    if (run->call)
+        backend_cancel(run->s->backend, run->call);
+    vec_fini(&run->calls);
+    free(run->id);
+    free(run->agent);
+    free(run->handoff_to);
+    free(run);
+}
+
+void run_add_context(const struct run *run, cJSON *fields)
+{
+    cJSON_AddStringToObject(fields, "conversation", run->conv->id);
+    cJSON_AddStringToObject(fields, "agent", run->agent);
+    cJSON_AddStringToObject(fields, "run", run->id);
+}
+
+void session_emit_entry(struct session *s, const struct conversation *conv, const struct run *run,
+                        const struct entry *e)
+{
+    cJSON *fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "conversation", conv->id);
+    cJSON_AddStringToObject(fields, "agent", e->agent ? e->agent : conv->agent);
+    if (run)
+        cJSON_AddStringToObject(fields, "run", run->id);
+    entry_add_fields(e, fields);
+    event_emit(&s->events, entry_type_name(e->type), fields);
+}
+
+static cJSON *usage_to_json(const struct usage *u)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddNumberToObject(obj, "prompt_tokens", (double)u->prompt_tokens);
+    cJSON_AddNumberToObject(obj, "completion_tokens", (double)u->completion_tokens);
+    cJSON_AddNumberToObject(obj, "total_tokens", (double)u->total_tokens);
+    return obj;
+}
+
+/* Ends the run; it stays in s->runs until runner_reap(). */
+static void run_end(struct run *run, const char *type, const char *message)
+{
+    cJSON *fields = cJSON_CreateObject();
+
+    if (run->state == RUN_ENDED)
+        return;
+    run->state = RUN_ENDED;
+    if (run->call) {
+        backend_cancel(run->s->backend, run->call);
+        run->call = NULL;
+    }
+    vec_truncate(&run->calls, 0); /* kills functions still running */
+    run->calls_left = 0;
+    run->conv->runs_in_flight--;
+    usage_add(&run->conv->usage, &run->usage);
+
+    run_add_context(run, fields);
+    if (message)
+        cJSON_AddStringToObject(fields, "message", message);
+    cJSON_AddItemToObject(fields, "usage", usage_to_json(&run->usage));
+    cJSON_AddNumberToObject(fields, "latency_ms", (double)(clock_now_ms() - run->started_ms));
+    cJSON_AddNumberToObject(fields, "turns", run->turns);
+    if (strcmp(type, "run.error") == 0)
+        run->s->runs_failed++;
+    event_emit(&run->s->events, type, fields);
+}
+
+static void run_fail(struct run *run, const char *message)
+{
+    run_end(run, "run.error", message);
+}
+
+void run_cancel(struct run *run, const char *why)
+{
+    run_end(run, "run.cancelled", why);
+}
+
+static void on_delta(void *ud, const char *agent, const char *entry_id, const char *text)
+{
+    struct run *run = ud;
+    cJSON *fields;
+
+    if (!run->s->deltas)
+        return;
+    fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "conversation", run->conv->id);
+    cJSON_AddStringToObject(fields, "agent", agent);
+    cJSON_AddStringToObject(fields, "run", run->id);
+    cJSON_AddStringToObject(fields, "entry_id", entry_id);
+    cJSON_AddStringToObject(fields, "content", text);
+    event_emit(&run->s->events, "message.output.delta", fields);
+}
+
+static void on_entry(void *ud, struct entry *e)
+{
+    struct run *run = ud;
+
+    conversation_append_entry(run->conv, e);
+    session_emit_entry(run->s, run->conv, run, e);
+    if (e->type == ENTRY_FUNCTION_CALL) {
+        struct pending_call *pc = xcalloc(1, sizeof *pc);
+        pc->run = run;
+        pc->tool_call_id = xstrdup(e->tool_call_id);
+        pc->name = xstrdup(e->name);
+        pc->arguments = xstrdup(e->arguments);
+        vec_push(&run->calls, pc);
+    } else if (e->type == ENTRY_AGENT_HANDOFF && e->next_agent) {
+        if (e->execution && strcmp(e->execution, "client") == 0) {
+            free(run->handoff_to);
+            run->handoff_to = xstrdup(e->next_agent);
+        } else {
+            /* The backend carried it out: the next agent is already speaking. */
+            free(run->agent);
+            run->agent = xstrdup(e->next_agent);
+            free(run->conv->agent);
+            run->conv->agent = xstrdup(e->next_agent);
+        }
+    }
+}
+
+static void on_function_done(void *ud, bool ok, const char *output)
+{
+    struct pending_call *pc = ud;
+    struct run *run = pc->run;
+    struct entry *e = entry_new(ENTRY_FUNCTION_RESULT, run->agent);
+
+    pc->process = NULL;
+    e->tool_call_id = xstrdup(pc->tool_call_id);
+    if (ok) {
+        e->result = xstrdup(output);
+    } else {
+        /* The model gets the failure as the result, and the user an error event. */
+        e->result = xasprintf("error: %s", output);
+        cJSON *fields = cJSON_CreateObject();
+        run_add_context(run, fields);
+        cJSON_AddStringToObject(fields, "function", pc->name);
+        cJSON_AddStringToObject(fields, "tool_call_id", pc->tool_call_id);
+        cJSON_AddStringToObject(fields, "message", output);
+        event_emit(&run->s->events, "error", fields);
+    }
+    conversation_append_entry(run->conv, e);
+    session_emit_entry(run->s, run->conv, run, e);
+    if (--run->calls_left == 0 && run->state == RUN_ACTIVE) {
+        vec_truncate(&run->calls, 0);
+        run_next_turn(run);
+    }
+}
+
+static void report_missing_function(struct loop *loop, void *ud)
+{
+    struct pending_call *pc = ud;
+    pc->missing_timer = 0;
+    char *message = xasprintf("no local function named \"%s\" (add it to the profile's functions)", pc->name);
+    on_function_done(pc, false, message);
+    free(message);
+}
+
+static void run_function_calls(struct run *run)
+{
+    run->first_new = run->conv->entries.len;
+    run->calls_left = run->calls.len;
+    for (size_t i = 0; i < run->calls.len; i++) {
+        struct pending_call *pc = run->calls.items[i];
+        const struct function_def *fn = team_find_function(run->s->team, pc->name);
+        if (!fn) {
+            /* Reported from the loop: a callback here would free run->calls under us. */
+            pc->missing_timer = loop_timer_add(run->s->loop, 0, report_missing_function, pc);
+            continue;
+        }
+        pc->process = function_run_start(run->s->loop, fn, pc->arguments, on_function_done, pc);
+    }
+}
+
+static void on_done(void *ud, const struct usage *usage)
+{
+    struct run *run = ud;
+
+    run->call = NULL;
+    usage_add(&run->usage, usage);
+    if (run->calls.len) {
+        run_function_calls(run);
+    } else if (run->handoff_to) {
+        free(run->agent);
+        run->agent = run->handoff_to;
+        run->handoff_to = NULL;
+        free(run->conv->agent);
+        run->conv->agent = xstrdup(run->agent);
+        run->first_new = run->conv->entries.len;
+        run_next_turn(run);
+    } else {
+        run_end(run, "run.done", NULL);
+    }
+}
+
+static void on_error(void *ud, const char *message)
+{
+    struct run *run = ud;
+    run->call = NULL;
+    run_fail(run, message);
+}
+
+static void run_next_turn(struct run *run)
+{
+    const struct agent *agent = team_find_agent(run->s->team, run->agent);
+    struct backend_request req;
+    struct backend_reply reply = {run, on_delta, on_entry, on_done, on_error};
+
+    if (!agent) {
+        char *message = xasprintf("agent \"%s\" no longer exists", run->agent);
+        run_fail(run, message);
+        free(message);
+        return;
+    }
+    if (run->turns >= run->max_turns) {
+        char *message = xasprintf("max_turns (%d) reached before %s gave a final answer", run->max_turns, run->agent);
+        run_fail(run, message);
+        free(message);
+        return;
+    }
+    run->turns++;
+    req = (struct backend_request){run->s->team, agent, run->conv, run->first_new};
+    run->call = backend_request(run->s->backend, &req, &reply);
+}
+
+struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new)
+{
+    struct run *run = xcalloc(1, sizeof *run);
+    cJSON *fields = cJSON_CreateObject();
+
+    run->s = s;
+    run->id = xasprintf("r%u", ++s->next_run);
+    run->conv = conv;
+    run->agent = xstrdup(agent->name);
+    run->max_turns = team_max_turns(s->team, agent);
+    run->started_ms = clock_now_ms();
+    run->first_new = first_new;
+    vec_init(&run->calls, pending_call_free);
+    vec_push(&s->runs, run);
+    conv->runs_in_flight++;
+
+    run_add_context(run, fields);
+    event_emit(&s->events, "run.started", fields);
+    run_next_turn(run);
+    return run;
+}
+
+void runner_reap(struct session *s)
+{
+    for (size_t i = 0; i < s->runs.len;) {
+        struct run *run = s->runs.items[i];
+        if (run->state == RUN_ENDED) {
+            vec_remove(&s->runs, i);
+            run_free(run);
+            continue;
+        }
+        i++;
+    }
+}
+
+size_t session_runs_in_flight(const struct session *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->runs.len; i++) {
+        const struct run *run = s->runs.items[i];
+        n += run->state == RUN_ACTIVE;
+    }
+    return n;
+}
+
+void session_cancel_runs(struct session *s, const char *why)
+{
+    for (size_t i = 0; i < s->runs.len; i++)
+        run_cancel(s->runs.items[i], why);
+}

@@ -1,0 +1,25 @@
+/* The runner: drives one agent in a conversation until it gives a final
+ * message or max_turns is reached, running function calls on the client
+ * and following handoffs. */
+#ifndef AGENTDECK_ORCH_RUNNER_H
+#define AGENTDECK_ORCH_RUNNER_H
+
+#include "orch/session.h"
+
+/* Starts a run of agent on conv, whose newest entries (from first_new on)
+ * are the inputs. The run registers itself in s->runs and emits run.started
+ * now and run.done or run.error when it ends. */
+struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new);
+/* Stops a run in flight with run.cancelled; it is freed later. */
+void run_cancel(struct run *run, const char *why);
+/* Frees runs that have ended; call between loop passes, never from a callback. */
+void runner_reap(struct session *s);
+void run_free(struct run *run);
+
+/* Adds conversation, agent and run fields common to events. */
+void run_add_context(const struct run *run, cJSON *fields);
+/* Emits an entry event for e in conv (run may be NULL). */
+void session_emit_entry(struct session *s, const struct conversation *conv, const struct run *run,
+                        const struct entry *e);
+
+#endif

@@ -1,0 +1,167 @@
+#include "config.h"
+
+#include "orch/session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/xalloc.h"
+#include "orch/runner.h"
+
+static void conversation_free_item(void *c)
+{
+    conversation_free(c);
+}
+
+static void run_free_item(void *run)
+{
+    run_free(run);
+}
+
+struct session *session_new(const char *id, struct loop *loop, struct backend *backend, struct team *team)
+{
+    struct session *s = xcalloc(1, sizeof *s);
+    s->id = xstrdup(id);
+    s->loop = loop;
+    s->backend = backend;
+    s->team = team;
+    event_stream_init(&s->events);
+    vec_init(&s->conversations, conversation_free_item);
+    vec_init(&s->runs, run_free_item);
+    return s;
+}
+
+void session_free(struct session *s)
+{
+    if (!s)
+        return;
+    vec_fini(&s->runs); /* cancels backend calls and functions without events */
+    vec_fini(&s->conversations);
+    backend_free(s->backend);
+    team_free(s->team);
+    event_stream_fini(&s->events);
+    free(s->id);
+    free(s);
+}
+
+struct conversation *session_find_conversation(const struct session *s, const char *id)
+{
+    for (size_t i = 0; i < s->conversations.len; i++) {
+        struct conversation *c = s->conversations.items[i];
+        if (strcmp(c->id, id) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+struct conversation *session_find_entry(const struct session *s, const char *id, size_t *index)
+{
+    for (size_t i = 0; i < s->conversations.len; i++) {
+        struct conversation *c = s->conversations.items[i];
+        if (conversation_find_entry(c, id, index))
+            return c;
+    }
+    return NULL;
+}
+
+void session_error(struct session *s, const char *command, const char *fmt, ...)
+{
+    cJSON *fields = cJSON_CreateObject();
+    va_list ap;
+    char *message;
+
+    va_start(ap, fmt);
+    message = xvasprintf(fmt, ap);
+    va_end(ap);
+    cJSON_AddStringToObject(fields, "message", message);
+    if (command)
+        cJSON_AddStringToObject(fields, "command", command);
+    event_emit(&s->events, "error", fields);
+    free(message);
+}
+
+static struct conversation *session_new_conversation(struct session *s, const char *agent)
+{
+    char id[32];
+    struct conversation *c;
+
+    snprintf(id, sizeof id, "c%u", ++s->next_conversation);
+    c = conversation_new(id, agent);
+    vec_push(&s->conversations, c);
+    s->focused = c;
+    return c;
+}
+
+static void emit_conversation_started(struct session *s, const struct conversation *c, const char *from_entry)
+{
+    cJSON *fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "conversation", c->id);
+    cJSON_AddStringToObject(fields, "agent", c->agent);
+    if (c->parent) {
+        cJSON_AddStringToObject(fields, "parent", c->parent);
+        cJSON_AddStringToObject(fields, "from_entry", from_entry);
+        cJSON_AddNumberToObject(fields, "carried", (double)c->entries.len);
+    }
+    event_emit(&s->events, "conversation.started", fields);
+}
+
+/* Appends a user message for agent to conv and runs the agent. */
+static void run_user_message(struct session *s, struct conversation *conv, const struct agent *agent,
+                             const char *text)
+{
+    struct entry *e = entry_new(ENTRY_MESSAGE_INPUT, agent->name);
+    size_t first_new = conv->entries.len;
+
+    e->role = xstrdup("user");
+    e->content = xstrdup(text);
+    free(conv->agent);
+    conv->agent = xstrdup(agent->name);
+    conversation_append_entry(conv, e);
+    session_emit_entry(s, conv, NULL, e);
+    run_start(s, conv, agent, first_new);
+}
+
+struct conversation *session_start(struct session *s, struct agent *agent, const char *text)
+{
+    struct conversation *c = session_new_conversation(s, agent->name);
+    emit_conversation_started(s, c, NULL);
+    run_user_message(s, c, agent, text);
+    return c;
+}
+
+void session_append(struct session *s, struct conversation *conv, struct agent *agent, const char *text)
+{
+    s->focused = conv;
+    run_user_message(s, conv, agent, text);
+}
+
+struct conversation *session_restart(struct session *s, struct conversation *conv, size_t upto, const char *text)
+{
+    const struct entry *from = conv->entries.items[upto];
+    const char *holder = conv->agent;
+    struct conversation *c;
+    struct agent *agent;
+
+    /* The agent that held the conversation at that entry. */
+    for (size_t i = 0; i <= upto; i++) {
+        const struct entry *e = conv->entries.items[i];
+        if (e->type == ENTRY_AGENT_HANDOFF && e->next_agent)
+            holder = e->next_agent;
+        else if (e->agent)
+            holder = e->agent;
+    }
+    agent = team_find_agent(s->team, holder);
+    if (!agent)
+        agent = team_find_agent(s->team, conv->agent);
+    if (!agent)
+        return NULL;
+    c = session_new_conversation(s, agent->name);
+    c->parent = xstrdup(conv->id);
+    for (size_t i = 0; i <= upto; i++)
+        conversation_append_entry(c, entry_clone(conv->entries.items[i]));
+    emit_conversation_started(s, c, from->id);
+    run_user_message(s, c, agent, text);
+    return c;
+}

@@ -1,0 +1,56 @@
+/* A session: the team, its conversations and runs, the backend and the
+ * event stream, shared by the console and batch mode. */
+#ifndef AGENTDECK_ORCH_SESSION_H
+#define AGENTDECK_ORCH_SESSION_H
+
+#include <stdbool.h>
+
+#include "backend/backend.h"
+#include "core/loop.h"
+#include "model/conversation.h"
+#include "model/event.h"
+#include "model/team.h"
+
+struct run;
+
+struct session {
+    char *id;
+    struct loop *loop;           /* not owned */
+    struct backend *backend;     /* owned */
+    struct team *team;           /* owned */
+    struct event_stream events;
+    struct vec conversations;    /* struct conversation *, owned */
+    struct conversation *focused;
+    struct vec runs;             /* struct run * in flight, owned */
+    unsigned next_conversation;
+    unsigned next_run;
+    unsigned runs_failed;        /* runs that ended in run.error, ever */
+    bool deltas;                 /* emit message.output.delta events */
+};
+
+/* Takes ownership of backend and team. */
+struct session *session_new(const char *id, struct loop *loop, struct backend *backend, struct team *team);
+/* Cancels runs in flight and frees everything owned. */
+void session_free(struct session *s);
+
+struct conversation *session_find_conversation(const struct session *s, const char *id);
+/* Finds the conversation holding entry id, or NULL. */
+struct conversation *session_find_entry(const struct session *s, const char *id, size_t *index);
+size_t session_runs_in_flight(const struct session *s);
+
+/* Starts a new conversation with agent and runs it on text; it becomes the focused one. */
+struct conversation *session_start(struct session *s, struct agent *agent, const char *text);
+/* Appends text to conv and runs agent on it (the agent takes the conversation). */
+void session_append(struct session *s, struct conversation *conv, struct agent *agent, const char *text);
+/* Branches a new conversation from conv's entries up to and including entry
+ * index `upto`, appends text and runs the agent that held it there. */
+struct conversation *session_restart(struct session *s, struct conversation *conv, size_t upto, const char *text);
+
+/* Emits an `error` event; command names the command that caused it (may be NULL). */
+void session_error(struct session *s, const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Cancels every run in flight (run.cancelled events). */
+void session_cancel_runs(struct session *s, const char *why);
+
+#endif

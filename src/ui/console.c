@@ -1,0 +1,280 @@
+/* The console, line mode: GNU readline in callback mode on the event loop,
+ * with the event stream printed as readable lines above the prompt. Streamed
+ * replies grow in place, a word at a time, while the user types. */
+#include "config.h"
+
+#include "ui/console.h"
+
+#include <readline/history.h>
+#include <readline/readline.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "cmd/command.h"
+#include "core/buf.h"
+#include "core/xalloc.h"
+#include "orch/runner.h"
+
+struct console {
+    struct session *s;
+    bool quit;
+    struct buf partial;   /* the streamed line now shown above the prompt */
+    char *streaming;      /* entry id whose deltas are being shown */
+    bool partial_shown;
+};
+
+static struct console *the_console; /* readline's line handler has no user data */
+
+static int term_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
+        return ws.ws_col;
+    return 80;
+}
+
+/* Prints text above the prompt, keeping what the user is typing. */
+static void print_above(struct console *c, const char *text)
+{
+    char *saved = rl_copy_text(0, rl_end);
+    int point = rl_point;
+
+    rl_save_prompt();
+    rl_replace_line("", 0);
+    rl_redisplay();
+    fputs("\r\033[K", stdout);
+    if (c->partial_shown) {
+        fputs("\033[A\r\033[K", stdout);
+        c->partial_shown = false;
+    }
+    fputs(text, stdout);
+    if (c->partial.len) {
+        fputs(buf_str(&c->partial), stdout);
+        fputc('\n', stdout);
+        c->partial_shown = true;
+    }
+    fflush(stdout);
+    rl_restore_prompt();
+    rl_replace_line(saved, 0);
+    rl_point = point;
+    rl_forced_update_display();
+    free(saved);
+}
+
+static const char *str(const cJSON *ev, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, key);
+    return cJSON_IsString(item) ? item->valuestring : "";
+}
+
+static double num(const cJSON *ev, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, key);
+    return cJSON_IsNumber(item) ? item->valuedouble : 0;
+}
+
+/* Copies text with control characters shown as visible escapes: model
+ * output must not drive the terminal. */
+static void put_clean(struct buf *out, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\n' || *p == '\t')
+            buf_putc(out, (char)*p);
+        else if (*p < 0x20 || *p == 0x7f)
+            buf_printf(out, "^%c", *p == 0x7f ? '?' : *p + 0x40);
+        else
+            buf_putc(out, (char)*p);
+    }
+}
+
+static void stream_delta(struct console *c, const cJSON *ev)
+{
+    const char *id = str(ev, "entry_id");
+    struct buf line = BUF_INIT;
+    int width = term_width();
+
+    if (!c->streaming || strcmp(c->streaming, id) != 0) {
+        free(c->streaming);
+        c->streaming = xstrdup(id);
+        buf_reset(&c->partial);
+        buf_printf(&c->partial, "%s: ", str(ev, "agent"));
+    }
+    put_clean(&c->partial, str(ev, "content"));
+    /* Lines that are complete, or too wide to grow in place, scroll up for good. */
+    for (;;) {
+        const char *s = buf_str(&c->partial);
+        const char *nl = strchr(s, '\n');
+        size_t cut = nl ? (size_t)(nl - s) : 0;
+        if (!nl && c->partial.len >= (size_t)width - 1) {
+            cut = (size_t)width - 1;
+            while (cut > 0 && s[cut] != ' ')
+                cut--;
+            if (cut == 0)
+                cut = (size_t)width - 1;
+        } else if (!nl) {
+            break;
+        }
+        buf_append(&line, s, cut);
+        buf_putc(&line, '\n');
+        char *rest = xstrdup(s + cut + (s[cut] == '\n' || s[cut] == ' '));
+        buf_reset(&c->partial);
+        buf_printf(&c->partial, "  %s", rest);
+        free(rest);
+    }
+    print_above(c, buf_str(&line));
+    buf_fini(&line);
+}
+
+static void end_stream(struct console *c)
+{
+    free(c->streaming);
+    c->streaming = NULL;
+    buf_reset(&c->partial);
+}
+
+static void render_event(void *ud, const cJSON *ev, const char *json)
+{
+    struct console *c = ud;
+    const char *type = str(ev, "type");
+    struct buf out = BUF_INIT;
+
+    (void)json;
+    if (strcmp(type, "message.output.delta") == 0) {
+        stream_delta(c, ev);
+        return;
+    }
+    if (strcmp(type, "message.output") == 0) {
+        bool streamed = c->streaming && strcmp(c->streaming, str(ev, "entry_id")) == 0;
+        if (streamed) {
+            /* The partial line is final now: let it scroll up as it is. */
+            c->partial_shown = false;
+            end_stream(c);
+            return;
+        }
+        buf_printf(&out, "%s: ", str(ev, "agent"));
+        put_clean(&out, str(ev, "content"));
+        buf_putc(&out, '\n');
+    } else if (strcmp(type, "message.input") == 0) {
+        buf_printf(&out, "you -> %s: ", str(ev, "agent"));
+        put_clean(&out, str(ev, "content"));
+        buf_putc(&out, '\n');
+    } else if (strcmp(type, "conversation.started") == 0) {
+        buf_printf(&out, "-- conversation %s with %s", str(ev, "conversation"), str(ev, "agent"));
+        if (*str(ev, "parent"))
+            buf_printf(&out, " (branched from %s at %s)", str(ev, "parent"), str(ev, "from_entry"));
+        buf_putc(&out, '\n');
+    } else if (strcmp(type, "agent.handoff") == 0) {
+        buf_printf(&out, "   %s => %s (handoff)\n", str(ev, "previous_agent"), str(ev, "next_agent"));
+    } else if (strcmp(type, "function.call") == 0) {
+        buf_printf(&out, "   %s calls %s ", str(ev, "agent"), str(ev, "name"));
+        put_clean(&out, str(ev, "arguments"));
+        buf_putc(&out, '\n');
+    } else if (strcmp(type, "function.result") == 0) {
+        buf_puts(&out, "   result: ");
+        put_clean(&out, str(ev, "result"));
+        buf_putc(&out, '\n');
+    } else if (strcmp(type, "tool.execution") == 0) {
+        buf_printf(&out, "   %s ran %s\n", str(ev, "agent"), str(ev, "name"));
+    } else if (strcmp(type, "run.done") == 0) {
+        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
+        buf_printf(&out, "   (%s done in %.1f s, %.0f tokens)\n", str(ev, "run"), num(ev, "latency_ms") / 1000.0,
+                   num(usage, "total_tokens"));
+    } else if (strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
+        buf_printf(&out, "!! %s %s: ", str(ev, "run"), type + 4);
+        put_clean(&out, str(ev, "message"));
+        buf_putc(&out, '\n');
+    } else if (strcmp(type, "error") == 0 || strcmp(type, "warning") == 0) {
+        buf_printf(&out, "!! %s", *str(ev, "function") ? "function " : "");
+        if (*str(ev, "function"))
+            buf_printf(&out, "%s failed: ", str(ev, "function"));
+        put_clean(&out, str(ev, "message"));
+        buf_putc(&out, '\n');
+    } else if (strcmp(type, "help") == 0) {
+        buf_puts(&out, str(ev, "text"));
+    } else if (strncmp(type, "agent.", 6) == 0 || strcmp(type, "conversation.history") == 0) {
+        char *pretty = cJSON_Print(ev);
+        if (strcmp(type, "agent.created") == 0 || strcmp(type, "agent.updated") == 0 ||
+            strcmp(type, "agent.deleted") == 0)
+            buf_printf(&out, "-- agent %s %s\n", str(ev, "agent"), type + 6);
+        else
+            put_clean(&out, pretty), buf_putc(&out, '\n');
+        cJSON_free(pretty);
+    }
+    if (out.len)
+        print_above(c, buf_str(&out));
+    buf_fini(&out);
+}
+
+static void on_line(char *line)
+{
+    struct console *c = the_console;
+
+    if (!line) {
+        c->quit = true;
+        return;
+    }
+    if (*line) {
+        add_history(line);
+        if (command_execute(c->s, line) == CMD_QUIT)
+            c->quit = true;
+    }
+    free(line);
+}
+
+static void on_stdin(struct loop *loop, int fd, int revents, void *ud)
+{
+    rl_callback_read_char();
+}
+
+static void on_interrupt(struct loop *loop, int signo, void *ud)
+{
+    struct console *c = ud;
+    if (session_runs_in_flight(c->s)) {
+        session_cancel_runs(c->s, "cancelled with Ctrl-C");
+    } else {
+        c->quit = true;
+    }
+}
+
+static bool console_done(void *ud)
+{
+    struct console *c = ud;
+    runner_reap(c->s);
+    return c->quit;
+}
+
+int console_run(struct session *s, const char *profile_path)
+{
+    struct console c = {.s = s};
+    struct event_sink sink = {render_event, NULL, &c};
+    char *banner;
+    uint64_t watch;
+
+    the_console = &c;
+    buf_init(&c.partial);
+    event_stream_add_sink(&s->events, &sink);
+    rl_catch_signals = 0;
+    rl_callback_handler_install("agentdeck> ", on_line);
+    banner = xasprintf("agentdeck %s -- backend: %s -- profile: %s (%zu agents)\n"
+                       "Type /help for the commands, /start AGENT TEXT to begin, /quit to leave.\n",
+                       PACKAGE_VERSION, s->backend->ops->label, profile_path ? profile_path : "(none)",
+                       s->team->agents.len);
+    print_above(&c, banner);
+    free(banner);
+    watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, NULL);
+    loop_on_signal(s->loop, SIGINT, on_interrupt, &c);
+    loop_run_until(s->loop, console_done, &c);
+    loop_unwatch(s->loop, watch);
+    rl_callback_handler_remove();
+    fputc('\n', stdout);
+    /* The session outlives us: stop rendering into a console that is gone. */
+    vec_truncate(&s->events.sinks, s->events.sinks.len - 1);
+    end_stream(&c);
+    buf_fini(&c.partial);
+    the_console = NULL;
+    return 0;
+}
