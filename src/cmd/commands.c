@@ -38,11 +38,12 @@ static const char *arg(const struct cmd_call *call, size_t i)
 
 static const struct flag_spec agent_flags[] = {
     {"model", "M", false, "the model, e.g. mistral-medium-latest"},
-    {"description", "TEXT", false, "what the agent does (other agents read it when handing off)"},
+    {"description", "TEXT", false, "what the agent does (read by agents handing off)"},
     {"instructions", "TEXT", false, "the agent's instructions (its system prompt)"},
     {"tool", "TYPE", true,
-     "a tool: web_search, web_search_premium, code_interpreter, image_generation, "
-     "document_library:ID[,ID...], or function:NAME (a function of the profile); repeatable"},
+     "a tool; repeatable. TYPE is web_search, web_search_premium,\n"
+     "                         code_interpreter, image_generation, document_library:ID[,ID...]\n"
+     "                         or function:NAME (a function of the profile)"},
     {"handoff", "NAME", true, "an agent it may hand off to; repeatable"},
     {"temperature", "T", false, "sampling temperature, 0 to 1"},
     {"max-tokens", "N", false, "the most tokens a reply may have"},
@@ -446,16 +447,16 @@ static const struct command_spec agent_subcommands[] = {
 };
 
 static const struct command_spec commands[] = {
-    {"help", "[COMMAND]", "show the commands, or one command in full", NULL, 0, 1, NULL, NULL, cmd_help},
-    {"agent", "create|list|show|update|delete", "create, list, show, change and delete agents", NULL, 0, 0, NULL,
+    {"help", "[COMMAND]", "show the commands, or one in full", NULL, 0, 1, NULL, NULL, cmd_help},
+    {"agent", "SUBCOMMAND ...", "create, list, show, update, delete agents", NULL, 0, 0, NULL,
      agent_subcommands, NULL},
     {"start", "AGENT TEXT...", "start a new conversation with AGENT", NULL, 2, -1, NULL, NULL, cmd_start},
-    {"append", "TEXT...", "add a message to the focused conversation, for its current agent",
+    {"append", "TEXT...", "send TEXT in the focused conversation",
      "Plain text typed without a slash does the same. @AGENT TEXT... appends with another agent.", 1, -1, NULL,
      NULL, cmd_append},
-    {"history", "[CONVERSATION]", "show the entries of a conversation (default: the focused one)", NULL, 0, 1,
+    {"history", "[CONVERSATION]", "show a conversation's entries", NULL, 0, 1,
      NULL, NULL, cmd_history},
-    {"restart", "ENTRY_ID TEXT...", "branch a new conversation from an entry and send TEXT",
+    {"restart", "ENTRY_ID TEXT...", "branch from an entry and send TEXT",
      "The new conversation keeps the entries up to and including ENTRY_ID.", 2, -1, NULL, NULL, cmd_restart},
     {"quit", "", "leave agentdeck", NULL, 0, 0, NULL, NULL, cmd_quit},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
@@ -479,10 +480,7 @@ const struct command_spec *command_find(const struct command_spec *table, const 
 
 static void help_usage(struct buf *out, const char *prefix, const struct command_spec *c)
 {
-    buf_printf(out, "%s%s%s%s", prefix, c->name, *c->args ? " " : "", c->args);
-    for (const struct flag_spec *f = c->flags; f && f->name; f++)
-        buf_printf(out, " [--%s%s%s]%s", f->name, f->value ? " " : "", f->value ? f->value : "",
-                   f->repeatable ? "..." : "");
+    buf_printf(out, "%s%s%s%s%s", prefix, c->name, *c->args ? " " : "", c->args, c->flags ? " [FLAG]..." : "");
 }
 
 static void help_command(struct buf *out, const struct command_spec *c)
@@ -507,13 +505,22 @@ static void help_command(struct buf *out, const struct command_spec *c)
     for (const struct command_spec *sub = c->subcommands ? c->subcommands : c; sub->name; sub++) {
         if (sub->flags && sub->flags != shown) {
             buf_puts(out, "  flags:\n");
-            for (const struct flag_spec *f = sub->flags; f->name; f++)
-                buf_printf(out, "    --%s%s%s  %s\n", f->name, f->value ? " " : "", f->value ? f->value : "", f->help);
+            for (const struct flag_spec *f = sub->flags; f->name; f++) {
+                char *flag = xasprintf("--%s%s%s", f->name, f->value ? " " : "", f->value ? f->value : "");
+                buf_printf(out, "    %-20s %s\n", flag, f->help);
+                free(flag);
+            }
             shown = sub->flags;
         }
         if (!c->subcommands)
             break;
     }
+}
+
+/* One line of the command overview: synopsis, then summary in a column. */
+static void help_line(struct buf *out, const char *synopsis, const char *summary)
+{
+    buf_printf(out, "  %-26s %s\n", synopsis, summary);
 }
 
 char *command_help(const char *topic)
@@ -527,14 +534,12 @@ char *command_help(const char *topic)
     } else {
         buf_puts(&out, "Commands (/help COMMAND for more):\n");
         for (const struct command_spec *c = commands; c->name; c++) {
-            size_t start = out.len;
-            buf_printf(&out, "  /%s %s", c->name, c->args);
-            while (out.len - start < 36)
-                buf_putc(&out, ' ');
-            buf_printf(&out, " %s\n", c->summary);
+            char *synopsis = xasprintf("/%s %s", c->name, c->args);
+            help_line(&out, synopsis, c->summary);
+            free(synopsis);
         }
-        buf_puts(&out, "  @AGENT TEXT...                       append TEXT and have AGENT answer it\n"
-                       "  TEXT...                              append TEXT for the current agent\n");
+        help_line(&out, "@AGENT TEXT...", "send TEXT and have AGENT answer it");
+        help_line(&out, "TEXT...", "send TEXT to the conversation's agent");
     }
     return buf_steal(&out);
 }
@@ -623,9 +628,8 @@ static char *parse_words(struct cmd_call *call, const char *cmdname, struct vec 
     }
     nargs = call->args.len;
     if ((int)nargs < spec->min_args)
-        return xasprintf("%s: missing %s (usage: %s%s%s)", cmdname,
-                         spec->min_args - (int)nargs == 1 && nargs + 1 < 2 ? "argument" : "arguments", cmdname,
-                         *spec->args ? " " : "", spec->args);
+        return xasprintf("%s: missing argument (usage: %s%s%s)", cmdname, cmdname, *spec->args ? " " : "",
+                         spec->args);
     if (spec->max_args >= 0 && (int)nargs > spec->max_args)
         return xasprintf("%s: too many arguments (usage: %s%s%s)", cmdname, cmdname, *spec->args ? " " : "",
                          spec->args);

@@ -212,20 +212,17 @@ static bool check_object(struct loader *ld, const cJSON *v)
     return cJSON_IsObject(v) ? true : fail(ld, "expected an object");
 }
 
+/* *out is always set (NULL on failure), which keeps -Wmaybe-uninitialized quiet. */
 static bool get_string(struct loader *ld, const cJSON *v, const char **out)
 {
-    if (!cJSON_IsString(v))
-        return fail(ld, "expected a string");
-    *out = v->valuestring;
-    return true;
+    *out = cJSON_IsString(v) ? v->valuestring : NULL;
+    return *out ? true : fail(ld, "expected a string");
 }
 
 static bool get_nonempty_string(struct loader *ld, const cJSON *v, const char **out)
 {
-    if (!cJSON_IsString(v) || !v->valuestring[0])
-        return fail(ld, "expected a non-empty string");
-    *out = v->valuestring;
-    return true;
+    *out = cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+    return *out ? true : fail(ld, "expected a non-empty string");
 }
 
 /* Replaces *field with a copy of the string v. */

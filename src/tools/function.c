@@ -92,6 +92,9 @@ static void run_finish_if_done(struct function_run *run)
         ok = true;
         if (run->truncated)
             buf_printf(&run->out, "\n[output cut off at %d bytes]", FUNCTION_MAX_OUTPUT);
+        /* Like $(...) in a shell: the final newlines are not part of the result. */
+        while (run->out.len && run->out.data[run->out.len - 1] == '\n')
+            run->out.data[--run->out.len] = '\0';
         message = xstrdup(buf_str(&run->out));
     } else if (WIFEXITED(run->status)) {
         message = xasprintf("%s exited with status %d%s%s", run->name, WEXITSTATUS(run->status),
@@ -170,6 +173,12 @@ static void on_timeout(struct loop *loop, void *ud)
     run->timer = 0;
     run->timed_out = true;
     kill(-run->pid, SIGKILL);
+    /* SIGKILL cannot be caught: reap it now rather than leave the loop
+     * with nothing to wait on but a signal. */
+    if (!run->exited && waitpid(run->pid, &run->status, 0) == run->pid) {
+        run->exited = true;
+        live_remove(run);
+    }
     /* Whatever it holds open, stop waiting for its pipes. */
     close_fd(loop, &run->out_fd, &run->out_watch);
     close_fd(loop, &run->err_fd, &run->err_watch);

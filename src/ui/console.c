@@ -24,7 +24,10 @@ struct console {
     bool quit;
     struct buf partial;   /* the streamed line now shown above the prompt */
     char *streaming;      /* entry id whose deltas are being shown */
+    struct buf text;      /* its text so far */
+    size_t lines_printed; /* its wrapped lines that have scrolled up */
     bool partial_shown;
+    bool in_line_handler;
 };
 
 static struct console *the_console; /* readline's line handler has no user data */
@@ -40,8 +43,18 @@ static int term_width(void)
 /* Prints text above the prompt, keeping what the user is typing. */
 static void print_above(struct console *c, const char *text)
 {
-    char *saved = rl_copy_text(0, rl_end);
-    int point = rl_point;
+    char *saved;
+    int point;
+
+    if (c->in_line_handler) {
+        /* Readline has left the accepted line and shows a fresh prompt
+         * when the handler returns: plain printing is right here. */
+        fputs(text, stdout);
+        fflush(stdout);
+        return;
+    }
+    saved = rl_copy_text(0, rl_end);
+    point = rl_point;
 
     rl_save_prompt();
     rl_replace_line("", 0);
@@ -91,42 +104,85 @@ static void put_clean(struct buf *out, const char *text)
     }
 }
 
+/* Columns a UTF-8 string takes, counting each character as one. */
+static size_t columns(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return n;
+}
+
+/* Word-wraps text to width into lines (new strings); continuation lines
+ * start with two spaces. */
+static void wrap_lines(const char *text, size_t width, struct vec *lines)
+{
+    const char *p = text;
+
+    do {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        size_t room = lines->len ? width - 2 : width;
+        size_t cut = len;
+
+        if (columns(p, len) > room) {
+            /* The last blank that keeps the line within room. */
+            size_t fit = 0;
+            for (size_t i = 0; i < len && columns(p, i + 1) <= room; i++)
+                fit = i + 1;
+            cut = fit;
+            while (cut > 0 && p[cut] != ' ')
+                cut--;
+            if (cut == 0)
+                cut = fit ? fit : 1;
+            while (cut < len && (((unsigned char)p[cut] & 0xc0) == 0x80))
+                cut++;
+        }
+        vec_push(lines, xasprintf("%s%.*s", lines->len ? "  " : "", (int)cut, p));
+        p += cut;
+        if (*p == ' ' && cut < len)
+            p++;
+        else if (*p == '\n')
+            p++;
+    } while (*p);
+}
+
 static void stream_delta(struct console *c, const cJSON *ev)
 {
     const char *id = str(ev, "entry_id");
-    struct buf line = BUF_INIT;
-    int width = term_width();
+    struct buf done = BUF_INIT;
+    struct vec lines;
 
     if (!c->streaming || strcmp(c->streaming, id) != 0) {
         free(c->streaming);
         c->streaming = xstrdup(id);
-        buf_reset(&c->partial);
-        buf_printf(&c->partial, "%s: ", str(ev, "agent"));
+        buf_reset(&c->text);
+        buf_printf(&c->text, "%s: ", str(ev, "agent"));
+        c->lines_printed = 0;
     }
-    put_clean(&c->partial, str(ev, "content"));
-    /* Lines that are complete, or too wide to grow in place, scroll up for good. */
-    for (;;) {
-        const char *s = buf_str(&c->partial);
-        const char *nl = strchr(s, '\n');
-        size_t cut = nl ? (size_t)(nl - s) : 0;
-        if (!nl && c->partial.len >= (size_t)width - 1) {
-            cut = (size_t)width - 1;
-            while (cut > 0 && s[cut] != ' ')
-                cut--;
-            if (cut == 0)
-                cut = (size_t)width - 1;
-        } else if (!nl) {
-            break;
-        }
-        buf_append(&line, s, cut);
-        buf_putc(&line, '\n');
-        char *rest = xstrdup(s + cut + (s[cut] == '\n' || s[cut] == ' '));
-        buf_reset(&c->partial);
-        buf_printf(&c->partial, "  %s", rest);
-        free(rest);
-    }
-    print_above(c, buf_str(&line));
-    buf_fini(&line);
+    put_clean(&c->text, str(ev, "content"));
+    /* Every line but the last is complete and scrolls up for good; the
+     * last one grows in place above the prompt. */
+    vec_init(&lines, free);
+    wrap_lines(buf_str(&c->text), (size_t)term_width() - 1, &lines);
+    for (; c->lines_printed + 1 < lines.len; c->lines_printed++)
+        buf_printf(&done, "%s\n", (char *)lines.items[c->lines_printed]);
+    buf_reset(&c->partial);
+    buf_puts(&c->partial, vec_last(&lines));
+    vec_fini(&lines);
+    print_above(c, buf_str(&done));
+    buf_fini(&done);
+}
+
+/* Appends text word-wrapped to the terminal. */
+static void put_wrapped(struct buf *out, const char *text)
+{
+    struct vec lines;
+    vec_init(&lines, free);
+    wrap_lines(text, (size_t)term_width() - 1, &lines);
+    for (size_t i = 0; i < lines.len; i++)
+        buf_printf(out, "%s\n", (char *)lines.items[i]);
+    vec_fini(&lines);
 }
 
 static void end_stream(struct console *c)
@@ -134,6 +190,7 @@ static void end_stream(struct console *c)
     free(c->streaming);
     c->streaming = NULL;
     buf_reset(&c->partial);
+    buf_reset(&c->text);
 }
 
 static void render_event(void *ud, const cJSON *ev, const char *json)
@@ -155,9 +212,11 @@ static void render_event(void *ud, const cJSON *ev, const char *json)
             end_stream(c);
             return;
         }
-        buf_printf(&out, "%s: ", str(ev, "agent"));
-        put_clean(&out, str(ev, "content"));
-        buf_putc(&out, '\n');
+        struct buf text = BUF_INIT;
+        buf_printf(&text, "%s: ", str(ev, "agent"));
+        put_clean(&text, str(ev, "content"));
+        put_wrapped(&out, buf_str(&text));
+        buf_fini(&text);
     } else if (strcmp(type, "message.input") == 0) {
         buf_printf(&out, "you -> %s: ", str(ev, "agent"));
         put_clean(&out, str(ev, "content"));
@@ -204,8 +263,12 @@ static void render_event(void *ud, const cJSON *ev, const char *json)
             put_clean(&out, pretty), buf_putc(&out, '\n');
         cJSON_free(pretty);
     }
-    if (out.len)
-        print_above(c, buf_str(&out));
+    if (out.len) {
+        struct buf wrapped = BUF_INIT;
+        put_wrapped(&wrapped, buf_str(&out));
+        print_above(c, buf_str(&wrapped));
+        buf_fini(&wrapped);
+    }
     buf_fini(&out);
 }
 
@@ -219,8 +282,10 @@ static void on_line(char *line)
     }
     if (*line) {
         add_history(line);
+        c->in_line_handler = true;
         if (command_execute(c->s, line) == CMD_QUIT)
             c->quit = true;
+        c->in_line_handler = false;
     }
     free(line);
 }
@@ -251,20 +316,27 @@ int console_run(struct session *s, const char *profile_path)
 {
     struct console c = {.s = s};
     struct event_sink sink = {render_event, NULL, &c};
-    char *banner;
+    struct buf banner, line;
     uint64_t watch;
 
     the_console = &c;
     buf_init(&c.partial);
+    buf_init(&c.text);
+    s->deltas = true; /* the console streams replies as they come */
     event_stream_add_sink(&s->events, &sink);
     rl_catch_signals = 0;
     rl_callback_handler_install("agentdeck> ", on_line);
-    banner = xasprintf("agentdeck %s -- backend: %s -- profile: %s (%zu agents)\n"
-                       "Type /help for the commands, /start AGENT TEXT to begin, /quit to leave.\n",
-                       PACKAGE_VERSION, s->backend->ops->label, profile_path ? profile_path : "(none)",
-                       s->team->agents.len);
-    print_above(&c, banner);
-    free(banner);
+    buf_init(&line);
+    buf_printf(&line, "agentdeck %s -- %s -- %s", PACKAGE_VERSION, s->backend->ops->label,
+               profile_path ? profile_path : "no profile");
+    for (size_t i = 0; i < s->team->agents.len; i++)
+        buf_printf(&line, "%s%s", i ? ", " : ": ", ((struct agent *)s->team->agents.items[i])->name);
+    buf_init(&banner);
+    put_wrapped(&banner, buf_str(&line));
+    buf_puts(&banner, "Type /help for the commands, /start AGENT TEXT to begin, /quit to leave.\n");
+    print_above(&c, buf_str(&banner));
+    buf_fini(&banner);
+    buf_fini(&line);
     watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, NULL);
     loop_on_signal(s->loop, SIGINT, on_interrupt, &c);
     loop_run_until(s->loop, console_done, &c);
@@ -275,6 +347,7 @@ int console_run(struct session *s, const char *profile_path)
     vec_truncate(&s->events.sinks, s->events.sinks.len - 1);
     end_stream(&c);
     buf_fini(&c.partial);
+    buf_fini(&c.text);
     the_console = NULL;
     return 0;
 }

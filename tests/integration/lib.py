@@ -1,0 +1,352 @@
+"""A tiny TAP harness for agentdeck's integration tests (Python 3, stdlib only).
+
+The tests run the real binary in batch mode and look at what it prints:
+stdout must be a stream of JSON events, one object a line, each with seq, ts
+and type; diagnostics go to stderr.
+
+Usage in a test file:
+
+    import lib
+    from lib import test, run, eq, check
+
+    @test
+    def something():
+        status, events, stderr = run(["-c", "/agent list"], profile="support.json")
+        eq(status, 0, "exit status")
+
+    if __name__ == "__main__":
+        lib.main()
+
+Environment (set by `make check`, all optional):
+  AGENTDECK    the binary to test (default: ./agentdeck in the current folder)
+  top_srcdir   the source tree, to find profiles/ (default: srcdir, then the
+  srcdir       repository that holds this file)
+
+Every run gets a fresh temporary XDG_STATE_HOME and a temporary working
+folder, so the journal never lands in the source or build tree. Under
+`make distcheck` the source tree is read-only and separate from the build
+tree: nothing here writes into it or assumes that it is the current folder.
+
+The script prints `1..N`, then `ok N - name` or `not ok N - name` with the
+failure as `# ...` lines, and exits 0 even when tests fail: automake's TAP
+driver counts the failures.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.dont_write_bytecode = True
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ---- where things are ------------------------------------------------------
+
+
+def _find_top_srcdir():
+    """The source tree: $top_srcdir, then $srcdir, then the repository of
+    this file; the first that holds profiles/. Relative paths are relative to
+    the current folder (the build folder under make)."""
+    candidates = [os.environ.get("top_srcdir"), os.environ.get("srcdir"), os.path.join(HERE, "..", "..")]
+    for c in candidates:
+        if c and os.path.isdir(os.path.join(c, "profiles")):
+            return os.path.abspath(c)
+    return os.path.abspath(os.path.join(HERE, "..", ".."))
+
+
+TOP_SRCDIR = _find_top_srcdir()
+AGENTDECK = os.path.abspath(os.environ.get("AGENTDECK") or "agentdeck")
+
+
+def srcpath(*parts):
+    """An absolute path inside the source tree (read-only: never write there)."""
+    return os.path.join(TOP_SRCDIR, *parts)
+
+
+def profile(name):
+    """The absolute path of a profile shipped in profiles/."""
+    return srcpath("profiles", name)
+
+
+_shipped_profile = profile  # run() has a parameter of that name
+
+
+# ---- temporary files -------------------------------------------------------
+
+_tmp_root = None
+
+
+def tmpdir(prefix="t"):
+    """A new empty temporary folder, removed when the script ends."""
+    global _tmp_root
+    if _tmp_root is None:
+        _tmp_root = tempfile.mkdtemp(prefix="agentdeck-it-")
+    return tempfile.mkdtemp(prefix=prefix + "-", dir=_tmp_root)
+
+
+def write_file(name, text, mode=None):
+    """Writes text to NAME in a new temporary folder; returns its absolute path."""
+    path = os.path.join(tmpdir("file"), name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
+    return path
+
+
+def write_profile(obj, name="profile.json"):
+    """Writes a profile (a dict, or JSON text as is) to a temporary folder."""
+    text = obj if isinstance(obj, str) else json.dumps(obj, indent=2)
+    return write_file(name, text)
+
+
+def _cleanup():
+    if _tmp_root is not None:
+        shutil.rmtree(_tmp_root, ignore_errors=True)
+
+
+# ---- failures ----------------------------------------------------------------
+
+
+class Failure(Exception):
+    """A test failed: the message says what was expected and what came."""
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+def eq(got, expected, what):
+    if got != expected:
+        raise Failure("%s: expected %s, got %s" % (what, _show(expected), _show(got)))
+
+
+def contains(text, part, what):
+    if not isinstance(text, str) or part not in text:
+        raise Failure("%s: expected it to contain %s, got %s" % (what, _show(part), _show(text)))
+
+
+def _show(value):
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 2000 else text[:2000] + "..."
+
+
+# ---- running the binary ------------------------------------------------------
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+class Result(tuple):
+    """(status, events, stderr), with more as attributes: stdout (the text),
+    lines (the stdout lines), state_home (the XDG_STATE_HOME of the run),
+    elapsed (seconds), args."""
+
+    def __new__(cls, status, events, stderr, **extra):
+        self = tuple.__new__(cls, (status, events, stderr))
+        self.__dict__.update(extra)
+        return self
+
+    status = property(lambda self: self[0])
+    events = property(lambda self: self[1])
+    stderr = property(lambda self: self[2])
+
+    def stderr_lines(self):
+        return self.stderr.splitlines()
+
+    def describe(self):
+        out = ["command: %s" % " ".join(_shell_quote(a) for a in [AGENTDECK] + list(self.args)),
+               "exit status: %s" % self.status]
+        out.append("stderr:" + ("" if self.stderr else " (empty)"))
+        out.extend("  " + l for l in self.stderr.splitlines()[:20])
+        out.append("stdout:" + ("" if self.stdout else " (empty)"))
+        for l in self.stdout.splitlines()[:40]:
+            out.append("  " + (l if len(l) <= 300 else l[:300] + "..."))
+        return out
+
+
+def _shell_quote(s):
+    return s if re.match(r"^[\w@%+=:,./-]+$", s) else "'" + s.replace("'", "'\\''") + "'"
+
+
+_runs = []  # the runs of the current test, shown when it fails
+
+
+def parse_events(stdout, what="stdout"):
+    """Parses stdout: every line must be a JSON object with seq (an integer),
+    ts (an RFC 3339 UTC time) and type (a string), and seq must count 1, 2,
+    3... Raises Failure otherwise."""
+    events = []
+    lines = stdout.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif stdout:
+        raise Failure("%s does not end with a newline: %s" % (what, _show(lines[-1])))
+    for n, line in enumerate(lines, 1):
+        try:
+            ev = json.loads(line)
+        except ValueError as e:
+            raise Failure("%s line %d is not JSON (%s): %s" % (what, n, e, _show(line)))
+        check(isinstance(ev, dict), "%s line %d is not a JSON object: %s" % (what, n, _show(line)))
+        for key in ("seq", "ts", "type"):
+            check(key in ev, "%s line %d has no %s: %s" % (what, n, key, _show(line)))
+        check(isinstance(ev["seq"], int) and not isinstance(ev["seq"], bool),
+              "%s line %d: seq is not an integer: %s" % (what, n, _show(line)))
+        check(isinstance(ev["type"], str) and ev["type"],
+              "%s line %d: type is not a non-empty string: %s" % (what, n, _show(line)))
+        check(isinstance(ev["ts"], str) and RFC3339_UTC.match(ev["ts"]),
+              "%s line %d: ts is not an RFC 3339 UTC time: %s" % (what, n, _show(ev["ts"])))
+        eq(ev["seq"], n, "%s line %d: seq" % (what, n))
+        events.append(ev)
+    return events
+
+
+def run(args, stdin=None, env=None, timeout=30, profile=None, state_home=None, cwd=None):
+    """Runs agentdeck with args (profile: a profile of profiles/ or a path,
+    given as --profile first). Returns Result (status, events, stderr).
+
+    stdin: text for the standard input (default: /dev/null). env: variables
+    to add or (with None) remove. Each run has a fresh XDG_STATE_HOME (or
+    state_home) and a fresh temporary working folder (or cwd). Fails the test
+    when the run takes more than timeout seconds or when stdout holds
+    anything but JSON events."""
+    args = list(args)
+    if profile is not None:
+        path = profile if os.path.isabs(profile) else _shipped_profile(profile)
+        args = ["--profile", path] + args
+    state_home = state_home or tmpdir("state")
+    cwd = cwd or tmpdir("cwd")
+    full_env = dict(os.environ)
+    full_env["XDG_STATE_HOME"] = state_home
+    full_env["LC_ALL"] = "C.UTF-8"
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([AGENTDECK] + args, input=(stdin.encode("utf-8") if stdin is not None else None),
+                              stdin=(None if stdin is not None else subprocess.DEVNULL),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise Failure("agentdeck %s did not finish within %s s; stdout so far: %s" %
+                      (" ".join(args), timeout, _show((e.stdout or b"").decode("utf-8", "replace"))))
+    except OSError as e:
+        raise Failure("cannot run %s: %s (set AGENTDECK to the binary)" % (AGENTDECK, e))
+    elapsed = time.monotonic() - started
+    stdout = proc.stdout.decode("utf-8", "replace")
+    stderr = proc.stderr.decode("utf-8", "replace")
+    partial = Result(proc.returncode, [], stderr, stdout=stdout, state_home=state_home, elapsed=elapsed,
+                     args=args, cwd=cwd)
+    _runs.append(partial)
+    check("\ufffd" not in stdout, "stdout is not valid UTF-8")
+    events = parse_events(stdout)
+    result = Result(proc.returncode, events, stderr, stdout=stdout, state_home=state_home, elapsed=elapsed,
+                    args=args, cwd=cwd)
+    _runs[-1] = result
+    return result
+
+
+def run_text(args, stdin=None, timeout=30):
+    """Runs agentdeck for output that is not events (--help, --version):
+    returns (status, stdout text, stderr text)."""
+    env = dict(os.environ, XDG_STATE_HOME=tmpdir("state"), LC_ALL="C.UTF-8")
+    try:
+        proc = subprocess.run([AGENTDECK] + list(args), input=(stdin or "").encode("utf-8"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmpdir("cwd"),
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Failure("agentdeck %s did not finish within %s s" % (" ".join(args), timeout))
+    except OSError as e:
+        raise Failure("cannot run %s: %s (set AGENTDECK to the binary)" % (AGENTDECK, e))
+    return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+
+
+# ---- looking at events -------------------------------------------------------
+
+
+def types(events):
+    return [e["type"] for e in events]
+
+
+def of_type(events, type_):
+    return [e for e in events if e["type"] == type_]
+
+
+def one(events, type_):
+    """The only event of type_; fails when there is none or more than one."""
+    found = of_type(events, type_)
+    check(len(found) == 1, "expected exactly one %s event, got %d (types: %s)" %
+          (type_, len(found), ", ".join(types(events))))
+    return found[0]
+
+
+def journals(state_home):
+    """The events.jsonl files under state_home, sorted."""
+    root = os.path.join(state_home, "agentdeck", "sessions")
+    if not os.path.isdir(root):
+        return []
+    return sorted(os.path.join(root, d, "events.jsonl") for d in os.listdir(root)
+                  if os.path.isfile(os.path.join(root, d, "events.jsonl")))
+
+
+# ---- the harness ---------------------------------------------------------------
+
+_tests = []
+
+
+def test(fn_or_name):
+    """Registers a test: @test, or @test("a name")."""
+    if callable(fn_or_name):
+        _tests.append((fn_or_name.__name__, fn_or_name))
+        return fn_or_name
+
+    def register(fn):
+        _tests.append((fn_or_name, fn))
+        return fn
+    return register
+
+
+def _diag(lines):
+    for l in lines:
+        for part in str(l).split("\n"):
+            print("# " + part)
+
+
+def main():
+    """Runs the registered tests and prints TAP. Exits 0 even when some fail."""
+    print("1..%d" % len(_tests))
+    sys.stdout.flush()
+    try:
+        for n, (name, fn) in enumerate(_tests, 1):
+            name = name.replace("#", "")
+            del _runs[:]
+            try:
+                fn()
+            except Failure as e:
+                print("not ok %d - %s" % (n, name))
+                _diag([str(e)])
+                if _runs:
+                    _diag(["last run:"] + ["  " + l for l in _runs[-1].describe()])
+            except Exception:
+                print("not ok %d - %s" % (n, name))
+                _diag(traceback.format_exc().rstrip().split("\n"))
+                if _runs:
+                    _diag(["last run:"] + ["  " + l for l in _runs[-1].describe()])
+            else:
+                print("ok %d - %s" % (n, name))
+            sys.stdout.flush()
+    finally:
+        _cleanup()
+    sys.exit(0)

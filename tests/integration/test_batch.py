@@ -1,0 +1,686 @@
+#!/usr/bin/env python3
+"""Batch mode, what works: the real binary, its events on stdout, its journal.
+
+Run from the build folder:  AGENTDECK=$PWD/agentdeck srcdir=. python3 tests/integration/test_batch.py
+"""
+
+import json
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import lib  # noqa: E402
+from lib import check, contains, eq, journals, of_type, one, run, run_text, test, types, write_file, write_profile  # noqa: E402
+
+CHARGED_TWICE = "Why was I charged twice?"
+ECB_2023 = "What was the ECB interest rate in 2023?"
+
+
+def shipped(name):
+    with open(lib.profile(name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def reply_of(profile_name, agent, when_part):
+    """The "say" of the offline rule of agent whose "when" contains when_part:
+    what the offline backend answers, taken from the shipped profile so that
+    the tests say exactly what users see."""
+    for a in shipped(profile_name)["agents"]:
+        if a["name"] == agent:
+            for rule in a.get("offline", []):
+                if when_part in rule.get("when", "") and "say" in rule:
+                    return rule["say"]
+    raise lib.Failure("no rule of %s in %s has a when with %r" % (agent, profile_name, when_part))
+
+
+def function_def(profile_name, name):
+    return shipped(profile_name)["functions"][name]
+
+
+def check_entry_event(ev, type_, conversation, agent, run_id=None):
+    """An entry event: its type, conversation, agent, a non-empty entry_id and run."""
+    eq(ev["type"], type_, "event type")
+    eq(ev.get("conversation"), conversation, "%s conversation" % type_)
+    eq(ev.get("agent"), agent, "%s agent" % type_)
+    check(isinstance(ev.get("entry_id"), str) and ev["entry_id"],
+          "%s: entry_id is not a non-empty string: %s" % (type_, json.dumps(ev)))
+    if run_id is not None:
+        eq(ev.get("run"), run_id, "%s run" % type_)
+
+
+def check_usage(ev):
+    usage = ev.get("usage")
+    check(isinstance(usage, dict), "%s has no usage object: %s" % (ev["type"], json.dumps(ev)))
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        check(isinstance(usage.get(key), int) and usage[key] >= 0,
+              "%s usage.%s is not an integer >= 0: %s" % (ev["type"], key, json.dumps(usage)))
+    eq(sorted(usage), ["completion_tokens", "prompt_tokens", "total_tokens"], "usage keys")
+    eq(usage["total_tokens"], usage["prompt_tokens"] + usage["completion_tokens"], "usage.total_tokens")
+    check(usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0,
+          "usage counts no tokens: %s" % json.dumps(usage))
+    check(isinstance(ev.get("latency_ms"), int) and ev["latency_ms"] >= 0,
+          "latency_ms is not an integer >= 0: %s" % json.dumps(ev))
+
+
+def start_support(*more, **kw):
+    return run(["-c", "/start cs " + CHARGED_TWICE] + list(more), profile="support.json", **kw)
+
+
+# ---- (1) a support conversation ------------------------------------------------
+
+
+@test
+def support_handoff_to_billing_events_in_order():
+    status, events, stderr = start_support()
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(types(events), ["conversation.started", "message.input", "run.started", "agent.handoff", "message.output",
+                       "run.done"], "event types")
+    started, inp, run_started, handoff, out, done = events
+
+    eq(started, {"seq": 1, "ts": started["ts"], "type": "conversation.started", "conversation": "c1", "agent": "cs"},
+       "conversation.started")
+    check_entry_event(inp, "message.input", "c1", "cs")
+    eq(inp.get("role"), "user", "message.input role")
+    eq(inp.get("content"), CHARGED_TWICE, "message.input content")
+    eq(run_started, {"seq": 3, "ts": run_started["ts"], "type": "run.started", "conversation": "c1", "agent": "cs",
+                     "run": "r1"}, "run.started")
+    check_entry_event(handoff, "agent.handoff", "c1", "cs", "r1")
+    eq(handoff.get("previous_agent"), "cs", "agent.handoff previous_agent")
+    eq(handoff.get("next_agent"), "billing", "agent.handoff next_agent")
+    eq(handoff.get("execution"), "client", "agent.handoff execution (the offline backend's handoffs)")
+    check_entry_event(out, "message.output", "c1", "billing", "r1")
+    eq(out.get("content"), reply_of("support.json", "billing", "twice"), "message.output content")
+    eq(done.get("conversation"), "c1", "run.done conversation")
+    eq(done.get("agent"), "billing", "run.done agent (the agent that answered)")
+    eq(done.get("run"), "r1", "run.done run")
+    eq(done.get("turns"), 2, "run.done turns")
+    check("message" not in done, "run.done has a message: %s" % json.dumps(done))
+    check_usage(done)
+
+    ids = [e["entry_id"] for e in events if "entry_id" in e]
+    eq(len(set(ids)), len(ids), "entry ids are unique")
+    stamps = [e["ts"] for e in events]
+    eq(stamps, sorted(stamps), "ts never goes back")
+
+
+@test
+def every_event_has_consecutive_seq_and_utc_ts():
+    # run() already fails on a line without seq/ts/type or a seq that does not
+    # count 1, 2, 3...; here across several commands and runs.
+    status, events, stderr = start_support("/append Can I get an invoice?", "/agent list", "/history")
+    eq(status, 0, "exit status")
+    eq([e["seq"] for e in events], list(range(1, len(events) + 1)), "seq")
+    for e in events:
+        check(e["ts"].endswith("Z") and "T" in e["ts"], "ts is not RFC 3339 UTC: %s" % e["ts"])
+    eq(list(events[0])[:3], ["seq", "ts", "type"], "the first keys of an event")
+
+
+@test
+def run_writes_nothing_into_the_working_folder():
+    result = start_support()
+    eq(result.status, 0, "exit status")
+    eq(os.listdir(result.cwd), [], "files left in the working folder")
+
+
+# ---- (2) the journal -------------------------------------------------------------
+
+
+@test
+def journal_holds_the_same_lines_as_stdout():
+    result = start_support("/append Can I get an invoice?")
+    eq(result.status, 0, "exit status")
+    files = journals(result.state_home)
+    eq(len(files), 1, "journals under $XDG_STATE_HOME/agentdeck/sessions/<id>/events.jsonl")
+    with open(files[0], encoding="utf-8") as f:
+        journal = f.read()
+    eq(journal.splitlines(), result.stdout.splitlines(), "journal lines")
+    eq(journal, result.stdout, "journal text")
+    check(len(result.events) >= 10, "too few events to compare: %d" % len(result.events))
+
+
+@test
+def journal_records_errors_too():
+    result = run(["-c", "/nosuch"], profile="support.json")
+    eq(result.status, 1, "exit status")
+    files = journals(result.state_home)
+    eq(len(files), 1, "journals")
+    with open(files[0], encoding="utf-8") as f:
+        eq(f.read(), result.stdout, "journal text")
+
+
+@test
+def no_journal_with_no_journal_option():
+    result = start_support("--no-journal")
+    eq(result.status, 0, "exit status")
+    eq(result.stderr, "", "stderr")
+    eq(journals(result.state_home), [], "journals with --no-journal")
+    eq(types(result.events)[-1], "run.done", "last event")
+
+
+# ---- (3) finance: a function call ------------------------------------------------
+
+
+@test
+def finance_handoff_then_function_call_and_result():
+    status, events, stderr = run(["-c", "/start finance " + ECB_2023], profile="finance.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(types(events), ["conversation.started", "message.input", "run.started", "agent.handoff", "function.call",
+                       "function.result", "message.output", "run.done"], "event types")
+    handoff, call, result, out, done = events[3:]
+
+    check_entry_event(handoff, "agent.handoff", "c1", "finance", "r1")
+    eq((handoff.get("previous_agent"), handoff.get("next_agent")), ("finance", "ecb"), "handoff agents")
+
+    check_entry_event(call, "function.call", "c1", "ecb", "r1")
+    eq(call.get("name"), "get_interest_rate", "function.call name")
+    check(isinstance(call.get("arguments"), str), "function.call arguments is not a JSON string: %s" % json.dumps(call))
+    eq(json.loads(call["arguments"]), {"year": "2023"}, "function.call arguments, parsed")
+    check(isinstance(call.get("tool_call_id"), str) and call["tool_call_id"],
+          "function.call has no tool_call_id: %s" % json.dumps(call))
+
+    check_entry_event(result, "function.result", "c1", "ecb", "r1")
+    eq(result.get("tool_call_id"), call["tool_call_id"], "function.result tool_call_id")
+    contains(result.get("result"), "4.50%", "function.result result")
+    parsed = json.loads(result["result"])
+    eq((parsed.get("year"), parsed.get("rate")), ("2023", "4.50%"), "the function's answer")
+
+    check_entry_event(out, "message.output", "c1", "ecb", "r1")
+    eq(out.get("content"), "The ECB main refinancing operations rate at the end of 2023 was 4.50%.",
+       "message.output content")
+    eq((done.get("agent"), done.get("turns")), ("ecb", 3), "run.done agent and turns")
+    check_usage(done)
+    ids = [call["entry_id"], result["entry_id"], out["entry_id"]]
+    eq(len(set(ids)), 3, "distinct entry ids")
+
+
+@test
+def finance_year_without_a_rate_is_an_answer_not_an_error():
+    status, events, stderr = run(["-c", "/start finance What was the ECB rate in 1999?"], profile="finance.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(of_type(events, "error"), [], "error events")
+    result = one(events, "function.result")
+    eq(json.loads(result["result"]).get("error", "")[:22], "no ECB rate for 1999: ", "the function's error field")
+    contains(one(events, "message.output")["content"], "I could not get that rate: no ECB rate for 1999",
+             "message.output content")
+
+
+# ---- (4) --batch FILE and --batch - ----------------------------------------------
+
+BATCH = """# A support session, in a file.
+
+/start cs Why was I charged twice?
+   
+   # an indented comment, then a blank line
+
+\t/append Can I get an invoice?
+/agent list
+"""
+
+BATCH_TYPES = ["conversation.started", "message.input", "run.started", "agent.handoff", "message.output", "run.done",
+               "message.input", "run.started", "message.output", "run.done", "agent.list"]
+
+
+def check_batch_events(status, events, stderr):
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(types(events), BATCH_TYPES, "event types")
+    inputs = of_type(events, "message.input")
+    eq([e["content"] for e in inputs], [CHARGED_TWICE, "Can I get an invoice?"], "message.input contents")
+    outputs = of_type(events, "message.output")
+    eq([(e["agent"], e["content"]) for e in outputs],
+       [("billing", reply_of("support.json", "billing", "twice")),
+        ("billing", reply_of("support.json", "billing", "invoice"))], "message.output agents and contents")
+    eq([e["run"] for e in of_type(events, "run.done")], ["r1", "r2"], "run ids")
+    eq([a["name"] for a in one(events, "agent.list")["agents"]], ["cs", "technical", "billing", "sales"],
+       "agent.list names")
+
+
+@test
+def batch_file_with_comments_and_blank_lines():
+    path = write_file("session.txt", BATCH)
+    check_batch_events(*run(["--batch", path], profile="support.json"))
+
+
+@test
+def batch_stdin_with_comments_and_blank_lines():
+    check_batch_events(*run(["--batch", "-"], profile="support.json", stdin=BATCH))
+
+
+@test
+def batch_file_with_crlf_line_ends():
+    path = write_file("session.txt", BATCH.replace("\n", "\r\n"))
+    check_batch_events(*run(["--batch", path], profile="support.json"))
+
+
+@test
+def batch_profile_as_first_argument():
+    path = write_file("session.txt", BATCH)
+    check_batch_events(*run([lib.profile("support.json"), "--batch", path]))
+
+
+@test
+def quit_ends_the_batch_with_status_0():
+    status, events, stderr = run(["--batch", "-"], profile="support.json",
+                                 stdin="/agent list\n/quit\n/start cs " + CHARGED_TWICE + "\n")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(types(events), ["agent.list"], "event types (nothing after /quit)")
+
+
+@test
+def several_c_options_run_in_order():
+    status, events, stderr = run(["-c", "/agent show billing", "-c", "/agent show sales", "-c", "/agent show cs"],
+                                 profile="support.json")
+    eq(status, 0, "exit status")
+    eq([(e["type"], e["agent"]) for e in events],
+       [("agent.show", "billing"), ("agent.show", "sales"), ("agent.show", "cs")], "events")
+
+
+# ---- (5) agents ------------------------------------------------------------------
+
+
+@test
+def agent_create_show_list_update_delete():
+    fn = function_def("finance.json", "get_interest_rate")
+    status, events, stderr = run([
+        "-c", "/agent create helper --model mistral-small-latest --description \"Helps out\" "
+              "--instructions=\"Be brief.\" --tool web_search --tool function:get_interest_rate --handoff ecb "
+              "--temperature 0.5 --max-tokens 200",
+        "-c", "/agent show helper",
+        "-c", "/agent list",
+        "-c", "/agent update helper --model mistral-large-latest --handoff finance",
+        "-c", "/agent show helper",
+        "-c", "/agent update helper --tool code_interpreter --temperature 0",
+        "-c", "/agent delete helper",
+        "-c", "/agent list",
+    ], profile="finance.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(types(events), ["agent.created", "agent.show", "agent.list", "agent.updated", "agent.show", "agent.updated",
+                       "agent.deleted", "agent.list"], "event types")
+    created, shown, listed, updated, shown2, updated2, deleted, listed2 = events
+
+    expected = {
+        "name": "helper",
+        "model": "mistral-small-latest",
+        "description": "Helps out",
+        "instructions": "Be brief.",
+        "tools": [{"type": "web_search"},
+                  {"type": "function", "function": {"name": "get_interest_rate", "description": fn["description"],
+                                                    "parameters": fn["parameters"]}}],
+        "completion_args": {"temperature": 0.5, "max_tokens": 200},
+        "handoffs": ["ecb"],
+    }
+    eq(created.get("agent"), "helper", "agent.created agent")
+    eq(created.get("definition"), expected, "agent.created definition")
+    eq(shown.get("agent"), "helper", "agent.show agent")
+    eq(shown.get("definition"), expected, "agent.show definition")
+
+    eq([a["name"] for a in listed["agents"]], ["finance", "ecb", "helper"], "agent.list names")
+    eq(listed["agents"][2], {"name": "helper", "model": "mistral-small-latest", "description": "Helps out",
+                             "handoffs": ["ecb"], "tools": 2}, "agent.list entry of helper")
+    eq(listed["agents"][1]["tools"], 1, "agent.list tools of ecb")
+
+    after = dict(expected, model="mistral-large-latest", handoffs=["finance"])
+    eq(updated.get("definition"), after, "agent.updated definition")
+    eq(shown2.get("definition"), after, "agent.show definition after the update")
+    after2 = dict(after, tools=[{"type": "code_interpreter"}], completion_args={"temperature": 0, "max_tokens": 200})
+    eq(updated2.get("definition"), after2, "definition after --tool (replaces the list) and --temperature")
+
+    eq({k: v for k, v in deleted.items() if k not in ("seq", "ts")}, {"type": "agent.deleted", "agent": "helper"},
+       "agent.deleted")
+    eq([a["name"] for a in listed2["agents"]], ["finance", "ecb"], "agent.list names after the delete")
+
+
+@test
+def created_agent_answers_with_the_offline_fallback():
+    status, events, stderr = run(["-c", "/agent create newbie", "-c", "/start newbie hello there"],
+                                 profile="support.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(one(events, "agent.created")["definition"],
+       {"name": "newbie", "model": "mistral-medium-latest", "tools": [], "completion_args": {}, "handoffs": []},
+       "definition with the defaults")
+    out = one(events, "message.output")
+    eq((out["agent"], out["content"]), ("newbie", "[newbie, offline: no rule matched] You said: \"hello there\""),
+       "message.output")
+    eq(types(events)[-1], "run.done", "last event")
+
+
+@test
+def agent_commands_without_a_profile():
+    status, events, stderr = run(["-c", "/agent list", "-c", "/agent create solo --description 'On my own'",
+                                  "-c", "/agent list"])
+    eq(status, 0, "exit status")
+    eq(events[0].get("agents"), [], "agent.list of an empty team")
+    eq(events[2].get("agents"), [{"name": "solo", "model": "mistral-medium-latest", "description": "On my own",
+                                  "handoffs": [], "tools": 0}], "agent.list after the create")
+
+
+# ---- (6) quoting -------------------------------------------------------------------
+
+
+@test
+def quoting_double_single_and_backslash():
+    status, events, stderr = run([
+        "-c", r"""/agent create q --description "He said \"hi\"\tthen\nleft \\o/" """
+              r"""--instructions 'single \n "stays" literal' --model mix"ed-"'mo del'""",
+        "-c", r'/start cs "Why   was I"   charged\ twice?',
+    ], profile="support.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    d = one(events, "agent.created")["definition"]
+    eq(d.get("description"), 'He said "hi"\tthen\nleft \\o/', "description (\"...\" with \\\" \\t \\n \\\\)")
+    eq(d.get("instructions"), 'single \\n "stays" literal', "instructions ('...' takes everything literally)")
+    eq(d.get("model"), "mixed-mo del", "model (quotes joined inside one word)")
+    eq(one(events, "message.input")["content"], "Why   was I charged twice?",
+       "message.input content (quoted blanks kept, words joined by one space)")
+    eq(one(events, "message.output")["agent"], "billing", "the quoted text still routes to billing")
+
+
+@test
+def quoted_agent_name_and_quoted_text():
+    status, events, stderr = run(["-c", "/start \"cs\" '" + CHARGED_TWICE + "'"], profile="support.json")
+    eq(status, 0, "exit status")
+    eq(one(events, "conversation.started")["agent"], "cs", "agent")
+    eq(one(events, "message.input")["content"], CHARGED_TWICE, "content")
+
+
+# ---- (7) /append, plain text, @AGENT -------------------------------------------
+
+
+@test
+def append_plain_text_and_at_agent():
+    status, events, stderr = start_support(
+        "/append I need an invoice",
+        "Is my \"refund\" done?",
+        "@sales   what does the pro plan cost?",
+        "/append and for 10 users?",
+    )
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(len(of_type(events, "conversation.started")), 1, "conversation.started events (all in one conversation)")
+    check(all(e.get("conversation") == "c1" for e in events), "an event outside c1")
+    inputs = of_type(events, "message.input")
+    eq([(e["agent"], e["content"]) for e in inputs],
+       [("cs", CHARGED_TWICE), ("billing", "I need an invoice"), ("billing", "Is my \"refund\" done?"),
+        ("sales", "what does the pro plan cost?"), ("sales", "and for 10 users?")],
+       "message.input agents and contents (plain text as typed; @sales switches the agent)")
+    outputs = of_type(events, "message.output")
+    eq([(e["agent"], e["content"]) for e in outputs],
+       [("billing", reply_of("support.json", "billing", "twice")),
+        ("billing", reply_of("support.json", "billing", "invoice")),
+        ("billing", reply_of("support.json", "billing", "refund")),
+        ("sales", reply_of("support.json", "sales", "price")),
+        ("sales", reply_of("support.json", "sales", "users"))], "message.output agents and contents")
+    eq([e["agent"] for e in of_type(events, "run.started")], ["cs", "billing", "billing", "sales", "sales"],
+       "run.started agents")
+    eq([e["run"] for e in of_type(events, "run.done")], ["r1", "r2", "r3", "r4", "r5"], "run ids")
+
+
+# ---- (8) /history -----------------------------------------------------------------
+
+
+@test
+def history_lists_the_entries():
+    status, events, stderr = start_support("/history", "/start cs I cannot log in", "/history c1", "/history")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    histories = of_type(events, "conversation.history")
+    eq(len(histories), 3, "conversation.history events")
+    first_entries = [e for e in events if "entry_id" in e and e["conversation"] == "c1"]
+
+    h = histories[0]
+    eq((h.get("conversation"), h.get("agent")), ("c1", "billing"), "history conversation and agent")
+    check("parent" not in h, "a history without a parent has one: %s" % json.dumps(h))
+    eq([e.get("type") for e in h["entries"]], ["message.input", "agent.handoff", "message.output"], "entry types")
+    eq([e.get("entry_id") for e in h["entries"]], [e["entry_id"] for e in first_entries], "entry ids")
+    eq([e.get("agent") for e in h["entries"]], ["cs", "cs", "billing"], "entry agents")
+    eq(h["entries"][0].get("content"), CHARGED_TWICE, "entry content")
+    eq(h["entries"][0].get("role"), "user", "entry role")
+    eq((h["entries"][1].get("previous_agent"), h["entries"][1].get("next_agent")), ("cs", "billing"), "handoff entry")
+    eq(h["entries"][2].get("content"), reply_of("support.json", "billing", "twice"), "output entry content")
+
+    eq(histories[1], dict(h, seq=histories[1]["seq"], ts=histories[1]["ts"]), "/history c1 from c2")
+    eq((histories[2]["conversation"], histories[2]["agent"]), ("c2", "technical"), "/history of the focused c2")
+    eq([e["type"] for e in histories[2]["entries"]], ["message.input", "agent.handoff", "message.output"],
+       "entry types of c2")
+
+
+# ---- (9) /restart ---------------------------------------------------------------
+
+
+@test
+def restart_from_a_handoff_branches_a_conversation():
+    status, events, stderr = start_support()
+    handoff_id = one(events, "agent.handoff")["entry_id"]
+    input_id = one(events, "message.input")["entry_id"]
+    status, events, stderr = start_support("/restart %s Can I get an invoice?" % handoff_id, "/history")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    started = of_type(events, "conversation.started")
+    eq(len(started), 2, "conversation.started events")
+    eq({k: v for k, v in started[1].items() if k not in ("seq", "ts")},
+       {"type": "conversation.started", "conversation": "c2", "agent": "billing", "parent": "c1",
+        "from_entry": handoff_id, "carried": 2}, "conversation.started of the branch")
+    after = events[events.index(started[1]) + 1:]
+    eq(types(after), ["message.input", "run.started", "message.output", "run.done", "conversation.history"],
+       "events of the branch")
+    check_entry_event(after[0], "message.input", "c2", "billing")
+    eq(after[0]["content"], "Can I get an invoice?", "message.input content")
+    check_entry_event(after[2], "message.output", "c2", "billing", "r2")
+    eq(after[2]["content"], reply_of("support.json", "billing", "invoice"), "message.output content")
+    h = after[4]
+    eq((h["conversation"], h["agent"], h.get("parent")), ("c2", "billing", "c1"), "history of the branch")
+    eq([e["entry_id"] for e in h["entries"]], [input_id, handoff_id, after[0]["entry_id"], after[2]["entry_id"]],
+       "entries of the branch: the carried ones, then the new ones")
+
+
+@test
+def restart_from_the_first_message_goes_back_to_cs():
+    status, events, stderr = start_support()
+    input_id = one(events, "message.input")["entry_id"]
+    status, events, stderr = start_support("/restart %s I cannot log in" % input_id)
+    eq(status, 0, "exit status")
+    branch = of_type(events, "conversation.started")[1]
+    eq((branch.get("parent"), branch.get("from_entry"), branch.get("carried"), branch.get("agent")),
+       ("c1", input_id, 1, "cs"), "parent, from_entry, carried, agent")
+    handoffs = [e for e in of_type(events, "agent.handoff") if e["conversation"] == "c2"]
+    eq([(e["previous_agent"], e["next_agent"]) for e in handoffs], [("cs", "technical")], "handoffs in c2")
+    out = [e for e in of_type(events, "message.output") if e["conversation"] == "c2"]
+    eq([(e["agent"], e["content"]) for e in out], [("technical", reply_of("support.json", "technical", "password"))],
+       "answer in c2")
+
+
+# ---- (10) deltas -----------------------------------------------------------------
+
+
+def check_deltas(rate, min_deltas):
+    args = ["--deltas", "--offline-rate", str(rate)]
+    status, events, stderr = start_support(*args)
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    out = one(events, "message.output")
+    deltas = of_type(events, "message.output.delta")
+    check(len(deltas) >= min_deltas, "expected at least %d delta(s), got %d" % (min_deltas, len(deltas)))
+    eq("".join(d["content"] for d in deltas), out["content"], "the deltas put together")
+    for d in deltas:
+        eq((d.get("conversation"), d.get("agent"), d.get("run"), d.get("entry_id")),
+           (out["conversation"], out["agent"], out["run"], out["entry_id"]), "delta conversation, agent, run, entry_id")
+        check(d["seq"] < out["seq"], "a delta comes after its message.output")
+    eq(types(events), ["conversation.started", "message.input", "run.started", "agent.handoff"] +
+       ["message.output.delta"] * len(deltas) + ["message.output", "run.done"], "event types")
+    return deltas
+
+
+@test
+def deltas_at_once_with_rate_0():
+    deltas = check_deltas(0, 1)
+    eq(len(deltas), 1, "deltas at --offline-rate 0 (the whole reply at once)")
+
+
+@test
+def deltas_word_by_word_with_rate_200():
+    deltas = check_deltas(200, 10)
+    reply = reply_of("support.json", "billing", "twice")
+    eq(len(deltas), len(reply.split()), "deltas at 200 words a second (one a word)")
+
+
+@test
+def no_deltas_without_the_option():
+    status, events, stderr = start_support("--offline-rate", "200")
+    eq(status, 0, "exit status")
+    eq(of_type(events, "message.output.delta"), [], "delta events without --deltas")
+
+
+# ---- (11) max_turns ------------------------------------------------------------
+
+PING_PONG = {
+    "name": "ping-pong",
+    "max_turns": 4,
+    "agents": [
+        {"name": "ping", "handoffs": ["pong"], "offline": [{"handoff": "pong"}]},
+        {"name": "pong", "handoffs": ["ping"], "offline": [{"handoff": "ping"}]},
+    ],
+}
+
+
+@test
+def endless_handoffs_stop_at_max_turns():
+    path = write_profile(PING_PONG)
+    status, events, stderr = run(["-c", "/start ping hello", "-c", "/agent list"], profile=path)
+    eq(status, 1, "exit status")
+    eq(types(events), ["conversation.started", "message.input", "run.started"] + ["agent.handoff"] * 4 +
+       ["run.error"], "event types (and /agent list not run)")
+    eq([(e["previous_agent"], e["next_agent"]) for e in of_type(events, "agent.handoff")],
+       [("ping", "pong"), ("pong", "ping")] * 2, "handoffs")
+    err = events[-1]
+    eq((err.get("conversation"), err.get("run"), err.get("turns")), ("c1", "r1", 4), "run.error conversation, run, turns")
+    contains(err.get("message"), "max_turns (4) reached", "run.error message")
+    check_usage(err)
+    lines = stderr.splitlines()
+    eq(len(lines), 1, "stderr lines")
+    contains(lines[0], "max_turns (4) reached", "stderr")
+
+
+@test
+def agent_max_turns_overrides_the_team():
+    profile = json.loads(json.dumps(PING_PONG))
+    profile["agents"][0]["max_turns"] = 2
+    status, events, stderr = run(["-c", "/start ping hello"], profile=write_profile(profile))
+    eq(status, 1, "exit status")
+    eq(len(of_type(events, "agent.handoff")), 2, "handoffs")
+    contains(one(events, "run.error").get("message"), "max_turns (2) reached", "run.error message")
+
+
+# ---- (12) failing functions ----------------------------------------------------
+
+
+def tool_profile(command, timeout=None):
+    fn = {"command": command}
+    if timeout is not None:
+        fn["timeout"] = timeout
+    return write_profile({
+        "agents": [{
+            "name": "tooler",
+            "tools": [{"type": "function", "function": {"name": "lookup"}}],
+            "offline": [
+                {"when": "^look", "call": {"name": "lookup", "arguments": {"q": "x"}}},
+                {"say": "Final answer after: {input}"},
+            ],
+        }],
+        "functions": {"lookup": fn},
+    })
+
+
+def check_failed_function(command, timeout, message_parts):
+    path = tool_profile(command, timeout)
+    result = run(["-c", "/start tooler look it up"], profile=path)
+    status, events, stderr = result
+    check(result.elapsed < 4, "took %.1f s: well under the 30 s default expected" % result.elapsed)
+    eq(types(events), ["conversation.started", "message.input", "run.started", "function.call", "error",
+                       "function.result", "message.output", "run.done"], "event types")
+    call, error, fresult, out, done = events[3:]
+    eq(call.get("name"), "lookup", "function.call name")
+    eq(json.loads(call["arguments"]), {"q": "x"}, "function.call arguments")
+    eq(error.get("function"), "lookup", "error function")
+    eq(error.get("tool_call_id"), call["tool_call_id"], "error tool_call_id")
+    eq((error.get("conversation"), error.get("agent"), error.get("run")), ("c1", "tooler", "r1"), "error context")
+    for part in message_parts:
+        contains(error.get("message"), part, "error message")
+    check_entry_event(fresult, "function.result", "c1", "tooler", "r1")
+    eq(fresult.get("tool_call_id"), call["tool_call_id"], "function.result tool_call_id")
+    eq(fresult.get("result"), "error: " + error["message"], "function.result result")
+    eq(out.get("content"), "Final answer after: " + fresult["result"],
+       "message.output (the catch-all rule sees the failure)")
+    eq(done.get("agent"), "tooler", "run.done agent")
+    eq(status, 0, "exit status (the run ended with run.done)")
+    eq(stderr.splitlines(), ["agentdeck: function lookup failed: " + error["message"]], "stderr lines")
+
+
+@test
+def function_timeout_is_an_error_result():
+    check_failed_function(["sleep", "5"], 1, ["lookup", "timed out"])
+
+
+@test
+def function_nonzero_exit_is_an_error_result():
+    check_failed_function(["sh", "-c", "echo 'no such record' >&2; exit 3"], None,
+                          ["lookup", "status 3", "no such record"])
+
+
+@test
+def function_missing_command_is_an_error_result():
+    check_failed_function(["./no-such-command.sh"], None, ["lookup", "no-such-command.sh"])
+
+
+@test
+def function_reads_its_arguments_on_stdin():
+    path = tool_profile(["sh", "-c", "cat; echo"], 5)
+    status, events, stderr = run(["-c", "/start tooler look it up"], profile=path)
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(json.loads(one(events, "function.result")["result"]), {"q": "x"}, "what the function read")
+
+
+# ---- (13) --help, --version, /help ---------------------------------------------
+
+
+@test
+def help_and_version_on_stdout():
+    for opt in ("--help", "-h"):
+        status, out, err = run_text([opt])
+        eq(status, 0, "%s exit status" % opt)
+        eq(err, "", "%s stderr" % opt)
+        check(out.startswith("Usage: agentdeck"), "%s stdout does not start with the usage: %r" % (opt, out[:80]))
+        for part in ("--batch", "--keep-going", "--deltas", "--offline-rate", "events.jsonl"):
+            contains(out, part, "%s text" % opt)
+    for opt in ("--version", "-V"):
+        status, out, err = run_text([opt])
+        eq(status, 0, "%s exit status" % opt)
+        eq(err, "", "%s stderr" % opt)
+        check(re.match(r"^agentdeck \d+\.\d+(\.\d+)?\S*\n$", out), "%s stdout: %r" % (opt, out))
+
+
+@test
+def help_command_is_an_event():
+    status, events, stderr = run(["-c", "/help", "-c", "/help start", "-c", "/help /agent"])
+    eq(status, 0, "exit status")
+    eq(types(events), ["help"] * 3, "event types")
+    check("topic" not in events[0], "/help has a topic")
+    for cmd in ("/start", "/append", "/history", "/restart", "/agent", "/quit"):
+        contains(events[0].get("text"), cmd, "/help text")
+    eq(events[1].get("topic"), "start", "/help start topic")
+    contains(events[1].get("text"), "/start AGENT TEXT...", "/help start text")
+    eq(events[2].get("topic"), "agent", "/help /agent topic")
+    contains(events[2].get("text"), "--handoff", "/help agent text")
+
+
+if __name__ == "__main__":
+    lib.main()
