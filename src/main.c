@@ -17,7 +17,7 @@
 #include "orch/session.h"
 #include "ui/console.h"
 
-enum { EXIT_COMMAND_FAILED = 1, EXIT_USAGE = 2 };
+enum { EXIT_COMMAND_FAILED = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
 struct options {
     const char *profile;
@@ -35,7 +35,8 @@ static void usage(FILE *out)
     fputs("Usage: agentdeck [OPTION]... [PROFILE]\n"
           "A terminal console for teams of LLM agents.\n"
           "\n"
-          "  -p, --profile FILE        load the team of FILE (also the first argument)\n"
+          "  -p, --profile FILE        load the team of FILE (also the first argument);\n"
+          "                            a bare NAME is looked up among the installed profiles\n"
           "  -b, --backend NAME        offline (the scripted model; the default), mistral or chat\n"
           "      --batch FILE|-        run the commands of FILE (- for stdin) without a screen\n"
           "  -c, --command COMMAND     run COMMAND without a screen; repeatable\n"
@@ -49,7 +50,7 @@ static void usage(FILE *out)
           "\n"
           "In batch mode stdout carries only events, one JSON object a line; diagnostics\n"
           "go to stderr. Exit status: 0 when every command succeeded, 1 when one failed,\n"
-          "2 for a usage error or an unreadable profile.\n"
+          "2 for a usage error or an unreadable profile, 130 when interrupted.\n"
           "\n"
           "The journal of each session is written to\n"
           "$XDG_STATE_HOME/agentdeck/sessions/<session-id>/events.jsonl.\n",
@@ -153,7 +154,21 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
 static void on_interrupt(struct loop *loop, int signo, void *ud)
 {
     struct session *s = ud;
-    session_cancel_runs(s, "interrupted");
+    s->interrupted = true;
+    session_cancel_runs(s, signo == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+}
+
+/* A profile named without a folder or .json ("support") is looked up among
+ * the installed ones when no such file is here. Returns a new path. */
+static char *resolve_profile(const char *name)
+{
+    if (strchr(name, '/') || strstr(name, ".json") || access(name, F_OK) == 0)
+        return xstrdup(name);
+    char *installed = xasprintf("%s/profiles/%s.json", PKGDATADIR, name);
+    if (access(installed, R_OK) == 0)
+        return installed;
+    free(installed);
+    return xstrdup(name);
 }
 
 int main(int argc, char **argv)
@@ -165,6 +180,7 @@ int main(int argc, char **argv)
     struct loop *loop;
     char *error = NULL;
     char *session_id;
+    char *profile_path = NULL;
     bool batch;
     int status;
 
@@ -183,10 +199,12 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (o.profile) {
-        team = profile_load(o.profile, &error);
+        profile_path = resolve_profile(o.profile);
+        team = profile_load(profile_path, &error);
         if (!team) {
             fprintf(stderr, "agentdeck: %s\n", error);
             free(error);
+            free(profile_path);
             vec_fini(&o.commands);
             return EXIT_USAGE;
         }
@@ -199,6 +217,7 @@ int main(int argc, char **argv)
     if (!backend) {
         team_free(team);
         loop_free(loop);
+        free(profile_path);
         vec_fini(&o.commands);
         return EXIT_USAGE;
     }
@@ -222,12 +241,15 @@ int main(int argc, char **argv)
         loop_on_signal(loop, SIGINT, on_interrupt, session);
         loop_on_signal(loop, SIGTERM, on_interrupt, session);
         status = batch_run_lines(session, &o.commands, o.keep_going);
+        if (session->interrupted)
+            status = EXIT_INTERRUPTED;
     } else {
-        status = console_run(session, o.profile);
+        status = console_run(session, profile_path);
     }
 
     session_free(session);
     loop_free(loop);
+    free(profile_path);
     vec_fini(&o.commands);
     return status;
 }

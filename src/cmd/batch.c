@@ -81,7 +81,7 @@ int batch_run_lines(struct session *s, const struct vec *lines, bool keep_going)
 {
     bool ok = true, quit = false;
 
-    for (size_t i = 0; i < lines->len && !quit; i++) {
+    for (size_t i = 0; i < lines->len && !quit && !s->interrupted; i++) {
         if (!batch_run_command(s, lines->items[i], &quit)) {
             ok = false;
             if (!keep_going)

@@ -52,6 +52,7 @@ void agent_free(struct agent *a)
     cJSON_Delete(a->completion_args);
     cJSON_Delete(a->demonstrations);
     cJSON_Delete(a->metadata);
+    cJSON_Delete(a->guardrails);
     vec_fini(&a->handoffs);
     vec_fini(&a->rules);
     free(a->remote_id);
@@ -87,6 +88,7 @@ struct agent *agent_clone(const struct agent *a)
     cJSON_Delete(c->demonstrations);
     c->demonstrations = cJSON_Duplicate(a->demonstrations, 1);
     c->metadata = a->metadata ? cJSON_Duplicate(a->metadata, 1) : NULL;
+    c->guardrails = a->guardrails ? cJSON_Duplicate(a->guardrails, 1) : NULL;
     for (size_t i = 0; i < a->handoffs.len; i++)
         vec_push(&c->handoffs, xstrdup(a->handoffs.items[i]));
     for (size_t i = 0; i < a->rules.len; i++)
@@ -127,6 +129,10 @@ cJSON *agent_to_json(const struct agent *a)
     cJSON_AddItemToObject(obj, "handoffs", handoffs);
     if (cJSON_GetArraySize(a->demonstrations) > 0)
         cJSON_AddItemToObject(obj, "demonstrations", cJSON_Duplicate(a->demonstrations, 1));
+    if (a->guardrails)
+        cJSON_AddItemToObject(obj, "guardrails", cJSON_Duplicate(a->guardrails, 1));
+    if (a->metadata)
+        cJSON_AddItemToObject(obj, "metadata", cJSON_Duplicate(a->metadata, 1));
     if (a->max_turns)
         cJSON_AddNumberToObject(obj, "max_turns", a->max_turns);
     if (a->rules.len)

@@ -36,6 +36,7 @@ struct agent {
     struct vec handoffs;    /* char *: agent names */
     cJSON *demonstrations;  /* array of {"input","output"}; never NULL */
     cJSON *metadata;        /* may be NULL */
+    cJSON *guardrails;      /* Mistral GuardrailConfig array; may be NULL */
     struct vec rules;       /* struct offline_rule * */
     int max_turns;          /* 0: the team's */
     char *remote_id;        /* the backend's id, once created there */

@@ -983,6 +983,37 @@ static bool load_agent_metadata(struct loader *ld, struct team *team, struct age
     return true;
 }
 
+/* Mistral GuardrailConfig objects, passed to the API as written. */
+static bool load_agent_guardrails(struct loader *ld, struct team *team, struct agent *a, const cJSON *v)
+{
+    static const char *const keys[] = {"block_on_error", "moderation_llm_v1", "moderation_llm_v2", NULL};
+    const cJSON *item;
+    size_t i = 0;
+
+    (void)team;
+    if (!cJSON_IsArray(v))
+        return fail(ld, "expected an array of guardrail objects");
+    cJSON_ArrayForEach(item, v) {
+        size_t mark = path_index(ld, i++);
+        const cJSON *field;
+        if (!check_object(ld, item) || !check_keys(ld, item, keys))
+            return false;
+        cJSON_ArrayForEach(field, item) {
+            size_t inner = path_key(ld, field->string);
+            bool ok = strcmp(field->string, "block_on_error") == 0 ? check_bool(ld, field)
+                      : cJSON_IsNull(field)                         ? true
+                                                                    : check_object(ld, field);
+            if (!ok)
+                return false;
+            path_pop(ld, inner);
+        }
+        path_pop(ld, mark);
+    }
+    cJSON_Delete(a->guardrails);
+    a->guardrails = cJSON_Duplicate(v, 1);
+    return true;
+}
+
 static bool agent_has_function_tool(const struct agent *a, const char *name)
 {
     const cJSON *tool;
@@ -1126,6 +1157,7 @@ static const struct agent_field agent_fields[] = {
     {"demonstrations", load_agent_demonstrations, NULL},
     {"max_turns", load_agent_max_turns, NULL},
     {"metadata", load_agent_metadata, NULL},
+    {"guardrails", load_agent_guardrails, NULL},
     {"offline", load_agent_offline, NULL},
 };
 

@@ -26,6 +26,7 @@ struct session {
     unsigned next_run;
     unsigned runs_failed;        /* runs that ended in run.error, ever */
     bool deltas;                 /* emit message.output.delta events */
+    bool interrupted;            /* SIGINT or SIGTERM: stop taking commands */
 };
 
 /* Takes ownership of backend and team. */

@@ -19,6 +19,8 @@ Usage in a test file:
 
 Environment (set by `make check`, all optional):
   AGENTDECK    the binary to test (default: ./agentdeck in the current folder)
+  AGENTDECK_WRAPPER  a command line to run it under, e.g. "valgrind -q
+               --error-exitcode=99" (split like a shell would)
   top_srcdir   the source tree, to find profiles/ (default: srcdir, then the
   srcdir       repository that holds this file)
 
@@ -35,6 +37,7 @@ driver counts the failures.
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -62,6 +65,12 @@ def _find_top_srcdir():
 
 TOP_SRCDIR = _find_top_srcdir()
 AGENTDECK = os.path.abspath(os.environ.get("AGENTDECK") or "agentdeck")
+WRAPPER = shlex.split(os.environ.get("AGENTDECK_WRAPPER") or "")
+
+
+def command(args):
+    """The argv that runs agentdeck with args, under the wrapper if any."""
+    return WRAPPER + [AGENTDECK] + list(args)
 
 
 def srcpath(*parts):
@@ -164,7 +173,7 @@ class Result(tuple):
         return self.stderr.splitlines()
 
     def describe(self):
-        out = ["command: %s" % " ".join(_shell_quote(a) for a in [AGENTDECK] + list(self.args)),
+        out = ["command: %s" % " ".join(_shell_quote(a) for a in command(self.args)),
                "exit status: %s" % self.status]
         out.append("stderr:" + ("" if self.stderr else " (empty)"))
         out.extend("  " + l for l in self.stderr.splitlines()[:20])
@@ -235,7 +244,7 @@ def run(args, stdin=None, env=None, timeout=30, profile=None, state_home=None, c
             full_env[key] = value
     started = time.monotonic()
     try:
-        proc = subprocess.run([AGENTDECK] + args, input=(stdin.encode("utf-8") if stdin is not None else None),
+        proc = subprocess.run(command(args), input=(stdin.encode("utf-8") if stdin is not None else None),
                               stdin=(None if stdin is not None else subprocess.DEVNULL),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd,
                               timeout=timeout)
@@ -263,7 +272,7 @@ def run_text(args, stdin=None, timeout=30):
     returns (status, stdout text, stderr text)."""
     env = dict(os.environ, XDG_STATE_HOME=tmpdir("state"), LC_ALL="C.UTF-8")
     try:
-        proc = subprocess.run([AGENTDECK] + list(args), input=(stdin or "").encode("utf-8"),
+        proc = subprocess.run(command(args), input=(stdin or "").encode("utf-8"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmpdir("cwd"),
                               timeout=timeout)
     except subprocess.TimeoutExpired:

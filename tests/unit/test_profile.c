@@ -200,7 +200,7 @@ static void test_function_errors(void **state)
 
 #define AGENT_FIELDS                                                                                              \
     "name, model, description, instructions, tools, completion_args, handoffs, demonstrations, max_turns, "      \
-    "metadata, offline"
+    "metadata, guardrails, offline"
 
 static void test_agent_errors(void **state)
 {
@@ -220,6 +220,15 @@ static void test_agent_errors(void **state)
          FILE_NAME ": agents[1].name: \"cs\" is already defined by agents[0]"},
         {"{'agents': [{'name': 'a'}, {'name': 'cs'}, {'name': 'cs'}]}",
          FILE_NAME ": agents[2].name: \"cs\" is already defined by agents[1]"},
+        {"{'agents': [{'name': 'a', 'guardrails': {}}]}",
+         FILE_NAME ": agents[0].guardrails: expected an array of guardrail objects"},
+        {"{'agents': [{'name': 'a', 'guardrails': [{'block_on_error': 1}]}]}",
+         FILE_NAME ": agents[0].guardrails[0].block_on_error: expected true or false"},
+        {"{'agents': [{'name': 'a', 'guardrails': [{'moderation_llm_v1': 'strict'}]}]}",
+         FILE_NAME ": agents[0].guardrails[0].moderation_llm_v1: expected an object"},
+        {"{'agents': [{'name': 'a', 'guardrails': [{'block': true}]}]}",
+         FILE_NAME ": agents[0].guardrails[0].block: unknown field (expected one of block_on_error, "
+                   "moderation_llm_v1, moderation_llm_v2)"},
         {"{'agents': [{'name': 'a', 'temperature': 0.2}]}",
          FILE_NAME ": agents[0].temperature: unknown field (expected one of " AGENT_FIELDS ")"},
         {"{'agents': [{'name': 'a', 'Model': 'x'}]}",
