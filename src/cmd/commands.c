@@ -50,25 +50,13 @@ static const struct flag_spec agent_flags[] = {
     {NULL, NULL, false, NULL},
 };
 
-static bool valid_agent_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 64)
-        return false;
-    for (const char *p = name; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
-              *p == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Builds the tool object for --tool TYPE. Returns NULL with *error set. */
 static cJSON *tool_from_flag(const struct team *team, const char *type, char **error)
 {
     cJSON *tool = cJSON_CreateObject();
     const char *colon = strchr(type, ':');
     char *kind = colon ? xstrndup(type, (size_t)(colon - type)) : xstrdup(type);
+    char *detail = NULL;
 
     cJSON_AddStringToObject(tool, "type", kind);
     if (strcmp(kind, "function") == 0) {
@@ -93,8 +81,11 @@ static cJSON *tool_from_flag(const struct team *team, const char *type, char **e
         *error = xasprintf("--tool %s: a %s tool takes no \":...\" part", type, kind);
         goto fail;
     }
-    if (!profile_check_tool(tool, team, "--tool", error))
+    if (!profile_check_tool(tool, team, "", &detail)) {
+        *error = xasprintf("--tool %s: %s", type, detail);
+        free(detail);
         goto fail;
+    }
     free(kind);
     return tool;
 fail:
@@ -148,13 +139,13 @@ static char *apply_agent_flags(struct cmd_call *call, struct agent *agent)
             if (!handoffs_given)
                 vec_truncate(&agent->handoffs, 0);
             handoffs_given = true;
-            if (!team_find_agent(team, fv->value)) {
-                cJSON_Delete(tools);
-                return xasprintf("--handoff %s: no agent named \"%s\"", fv->value, fv->value);
-            }
             if (strcmp(fv->value, agent->name) == 0) {
                 cJSON_Delete(tools);
                 return xasprintf("--handoff %s: an agent cannot hand off to itself", fv->value);
+            }
+            if (!team_find_agent(team, fv->value)) {
+                cJSON_Delete(tools);
+                return xasprintf("--handoff %s: no agent named \"%s\"", fv->value, fv->value);
             }
             if (!agent_has_handoff(agent, fv->value))
                 vec_push(&agent->handoffs, xstrdup(fv->value));
@@ -174,7 +165,7 @@ static char *apply_agent_flags(struct cmd_call *call, struct agent *agent)
     }
     if (!profile_check_completion_args(agent->completion_args, "completion_args", &error))
         return error;
-    return NULL;
+    return agent_check_rule_handoffs(agent);
 }
 
 static void emit_agent(struct session *s, const char *type, const struct agent *agent)
@@ -206,8 +197,8 @@ static enum cmd_status cmd_agent_create(struct cmd_call *call)
     struct agent *agent;
     char *error;
 
-    if (!valid_agent_name(name))
-        return fail(call, "\"%s\" is not a valid agent name (1 to 64 letters, digits, _ or -)", name);
+    if (!agent_name_is_valid(name))
+        return fail(call, "\"%s\" is not a valid agent name (expected " AGENT_NAME_RULE ")", name);
     if (team_find_agent(call->session->team, name))
         return fail(call, "an agent named \"%s\" already exists (use /agent update)", name);
     agent = agent_new(name, NULL);
@@ -400,6 +391,9 @@ static enum cmd_status cmd_restart(struct cmd_call *call)
         return fail(call, "no entry with id \"%s\" (see /history)", id);
     if (conv->runs_in_flight)
         return fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
+    if (((const struct entry *)conv->entries.items[index])->type == ENTRY_FUNCTION_CALL)
+        return fail(call, "%s is a function call: restart from its function.result, or from an entry before it",
+                    id);
     text = cmd_join(&call->args, 1);
     if (!session_restart(s, conv, index, text)) {
         free(text);
@@ -695,16 +689,19 @@ enum cmd_status command_execute(struct session *s, const char *line)
     if (*line != '/' && *line != '@') {
         /* Plain text: sent as typed, no quoting rules. */
         st = append_text(&call, NULL, line);
-    } else if (cmd_split(line, &words, &error) < 0) {
-        st = fail(&call, "%s", error);
-        free(error);
     } else if (*line == '@') {
-        const char *name = (const char *)words.items[0] + 1;
+        /* @AGENT, then the text as typed, like plain text. */
+        size_t namelen = strcspn(line + 1, " \t");
+        char *name = xstrndup(line + 1, namelen);
         struct agent *agent = need_agent(&call, name);
-        const char *text = line + 1 + strcspn(line + 1, " \t");
+        const char *text = line + 1 + namelen;
         while (*text == ' ' || *text == '\t')
             text++;
         st = agent ? append_text(&call, agent, text) : CMD_FAILED;
+        free(name);
+    } else if (cmd_split(line, &words, &error) < 0) {
+        st = fail(&call, "%s", error);
+        free(error);
     } else {
         st = run_call(&call, &words);
     }

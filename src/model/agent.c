@@ -107,6 +107,34 @@ bool agent_has_handoff(const struct agent *a, const char *name)
     return false;
 }
 
+bool name_is_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return n >= 1 && n <= 64;
+}
+
+bool agent_name_is_valid(const char *name)
+{
+    return name[0] != '-' && name_is_valid(name);
+}
+
+char *agent_check_rule_handoffs(const struct agent *a)
+{
+    for (size_t i = 0; i < a->rules.len; i++) {
+        const struct offline_rule *rule = a->rules.items[i];
+        if (rule->action == OFFLINE_HANDOFF && !agent_has_handoff(a, rule->handoff))
+            return xasprintf("%s's offline rule %zu hands off to \"%s\", which would no longer be among its handoffs",
+                             a->name, i + 1, rule->handoff);
+    }
+    return NULL;
+}
+
 static void add_optional_string(cJSON *obj, const char *key, const char *value)
 {
     if (value)

@@ -51,6 +51,17 @@ void agent_free(struct agent *agent);
 struct agent *agent_clone(const struct agent *agent);
 bool agent_has_handoff(const struct agent *agent, const char *name);
 
+/* The names of functions: 1 to 64 of [a-zA-Z0-9_-], as the APIs require. */
+bool name_is_valid(const char *name);
+#define NAME_RULE "1 to 64 letters, digits, _ or -"
+/* The names of agents: the same, not starting with "-" so a name never reads as a flag. */
+bool agent_name_is_valid(const char *name);
+#define AGENT_NAME_RULE NAME_RULE ", not starting with -"
+
+/* Checks that every offline rule's handoff is among the agent's handoffs.
+ * Returns NULL, or a new message naming the rule (the caller frees it). */
+char *agent_check_rule_handoffs(const struct agent *agent);
+
 /* Frees a rule and its compiled pattern. */
 void offline_rule_free(struct offline_rule *rule);
 

@@ -110,28 +110,13 @@ static const char *show(struct loader *ld, const cJSON *v)
     return scratch(ld, copy);
 }
 
-/* ^[a-zA-Z0-9_-]{1,64}$: the names of agents and functions. */
-static bool is_valid_name(const char *s)
-{
-    size_t n = 0;
-
-    for (; s[n]; n++) {
-        char c = s[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              c == '-'))
-            return false;
-    }
-    return n >= 1 && n <= 64;
-}
-
-#define NAME_RULE "1 to 64 letters, digits, _ or -"
 
 /* Path steps: each returns the length to restore with path_pop(). */
 static size_t path_key(struct loader *ld, const char *key)
 {
     size_t mark = ld->path.len;
 
-    if (is_valid_name(key)) {
+    if (name_is_valid(key)) {
         if (ld->path.len)
             buf_putc(&ld->path, '.');
         buf_puts(&ld->path, key);
@@ -793,7 +778,7 @@ static bool load_functions(struct loader *ld, struct team *team, const cJSON *v)
         size_t mark;
         bool ok;
 
-        if (!is_valid_name(item->string))
+        if (!name_is_valid(item->string))
             return fail(ld, "%s is not a valid function name (expected " NAME_RULE ")",
                         quote(ld, item->string));
         mark = path_key(ld, item->string);
@@ -825,8 +810,8 @@ static bool load_agent_name(struct loader *ld, struct team *team, struct agent *
 
     if (!get_string(ld, v, &name))
         return false;
-    if (!is_valid_name(name))
-        return fail(ld, "%s is not a valid name (expected " NAME_RULE ")", quote(ld, name));
+    if (!agent_name_is_valid(name))
+        return fail(ld, "%s is not a valid name (expected " AGENT_NAME_RULE ")", quote(ld, name));
     for (size_t i = 0; i < team->agents.len; i++) {
         const struct agent *other = team->agents.items[i];
         if (strcmp(other->name, name) == 0)

@@ -154,6 +154,8 @@ static void stream_delta(struct console *c, const cJSON *ev)
     struct vec lines;
 
     if (!c->streaming || strcmp(c->streaming, id) != 0) {
+        /* Another reply's half line stays on screen as it is. */
+        c->partial_shown = false;
         free(c->streaming);
         c->streaming = xstrdup(id);
         buf_reset(&c->text);
@@ -243,6 +245,9 @@ static void render_event(void *ud, const cJSON *ev, const char *json)
         buf_printf(&out, "   (%s done in %.1f s, %.0f tokens)\n", str(ev, "run"), num(ev, "latency_ms") / 1000.0,
                    num(usage, "total_tokens"));
     } else if (strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
+        /* What arrived of a cut-off reply stays on screen, and the stream ends. */
+        c->partial_shown = false;
+        end_stream(c);
         buf_printf(&out, "!! %s %s: ", str(ev, "run"), type + 4);
         put_clean(&out, str(ev, "message"));
         buf_putc(&out, '\n');
@@ -282,10 +287,28 @@ static void on_line(char *line)
     }
     if (*line) {
         add_history(line);
+        if (c->partial_shown) {
+            /* The screen holds the half line, then the accepted input: take
+             * both down, put the input back, and the half line below it. */
+            size_t width = (size_t)term_width();
+            size_t rows = (strlen(rl_prompt) + columns(line, strlen(line))) / width + 1;
+            struct buf input = BUF_INIT;
+            printf("\033[%zuA\r\033[J", rows + 1);
+            buf_printf(&input, "%s", rl_prompt);
+            put_clean(&input, line);
+            printf("%s\n", buf_str(&input));
+            buf_fini(&input);
+            c->partial_shown = false;
+        }
         c->in_line_handler = true;
         if (command_execute(c->s, line) == CMD_QUIT)
             c->quit = true;
         c->in_line_handler = false;
+        if (c->partial.len && c->streaming) {
+            printf("%s\n", buf_str(&c->partial));
+            c->partial_shown = true;
+        }
+        fflush(stdout);
     }
     free(line);
 }

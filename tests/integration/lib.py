@@ -42,6 +42,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -152,7 +153,8 @@ def _show(value):
 
 # ---- running the binary ------------------------------------------------------
 
-RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+# RFC 3339 in UTC with milliseconds (doc/events.md): 2026-11-22T19:23:14.644Z
+RFC3339_UTC = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$")
 
 
 class Result(tuple):
@@ -191,9 +193,10 @@ _runs = []  # the runs of the current test, shown when it fails
 
 
 def parse_events(stdout, what="stdout"):
-    """Parses stdout: every line must be a JSON object with seq (an integer),
-    ts (an RFC 3339 UTC time) and type (a string), and seq must count 1, 2,
-    3... Raises Failure otherwise."""
+    """Parses stdout: every line must be a JSON object whose first keys are
+    seq (an integer), ts (an RFC 3339 UTC time with milliseconds) and type (a
+    string), with no null field, and seq must count 1, 2, 3... Raises Failure
+    otherwise."""
     events = []
     lines = stdout.split("\n")
     if lines and lines[-1] == "":
@@ -214,6 +217,9 @@ def parse_events(stdout, what="stdout"):
               "%s line %d: type is not a non-empty string: %s" % (what, n, _show(line)))
         check(isinstance(ev["ts"], str) and RFC3339_UTC.match(ev["ts"]),
               "%s line %d: ts is not an RFC 3339 UTC time: %s" % (what, n, _show(ev["ts"])))
+        eq(list(ev)[:3], ["seq", "ts", "type"], "%s line %d: the first three keys" % (what, n))
+        nulls = [k for k, v in ev.items() if v is None]
+        check(not nulls, "%s line %d: null fields %s (a field that does not apply is left out)" % (what, n, nulls))
         eq(ev["seq"], n, "%s line %d: seq" % (what, n))
         events.append(ev)
     return events
@@ -265,6 +271,82 @@ def run(args, stdin=None, env=None, timeout=30, profile=None, state_home=None, c
                     args=args, cwd=cwd)
     _runs[-1] = result
     return result
+
+
+def spawn(args, profile=None):
+    """Starts agentdeck in the background, as run() would, for a test that
+    talks to it while it runs (signals). Returns (Popen, state_home); stdin is
+    /dev/null and stdout, stderr are binary pipes."""
+    args = list(args)
+    if profile is not None:
+        path = profile if os.path.isabs(profile) else _shipped_profile(profile)
+        args = ["--profile", path] + args
+    state_home = tmpdir("state")
+    env = dict(os.environ, XDG_STATE_HOME=state_home, LC_ALL="C.UTF-8")
+    try:
+        proc = subprocess.Popen(command(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, cwd=tmpdir("cwd"))
+    except OSError as e:
+        raise Failure("cannot run %s: %s (set AGENTDECK to the binary)" % (AGENTDECK, e))
+    return proc, state_home
+
+
+def read_until(proc, marker, timeout=30):
+    """Reads proc's stdout lines (bytes) up to and including the first that
+    contains marker (bytes), or to the end. Kills proc when that takes more
+    than timeout seconds, so that a test never hangs. Returns the lines."""
+    lines = []
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if marker in line:
+                break
+    finally:
+        timer.cancel()
+    check(lines and marker in lines[-1],
+          "no %s on stdout within %s s; got %s" % (marker.decode(), timeout, _show(b"".join(lines).decode())))
+    return lines
+
+
+def finish(proc, timeout=30):
+    """Waits for proc to end (killing it after timeout s); returns the rest of
+    its (stdout, stderr) as bytes."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise Failure("agentdeck did not end within %s s" % timeout)
+
+
+def pid_alive(pid):
+    """Whether process pid still exists (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def wait_gone(pid, seconds=3.0):
+    """Waits up to seconds for process pid to end; returns whether it did."""
+    deadline = time.monotonic() + seconds
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def run_text(args, stdin=None, timeout=30):

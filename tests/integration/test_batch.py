@@ -7,7 +7,9 @@ Run from the build folder:  AGENTDECK=$PWD/agentdeck srcdir=. python3 tests/inte
 import json
 import os
 import re
+import signal
 import sys
+import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +36,16 @@ def reply_of(profile_name, agent, when_part):
                 if when_part in rule.get("when", "") and "say" in rule:
                     return rule["say"]
     raise lib.Failure("no rule of %s in %s has a when with %r" % (agent, profile_name, when_part))
+
+
+def fallback_of(profile_name, agent, text):
+    """What agent's catch-all rule (no "when") answers to text."""
+    for a in shipped(profile_name)["agents"]:
+        if a["name"] == agent:
+            for rule in a.get("offline", []):
+                if "when" not in rule and "say" in rule:
+                    return rule["say"].replace("{input}", text).replace("{agent}", agent)
+    raise lib.Failure("%s in %s has no catch-all rule" % (agent, profile_name))
 
 
 def function_def(profile_name, name):
@@ -88,16 +100,17 @@ def support_handoff_to_billing_events_in_order():
 
     eq(started, {"seq": 1, "ts": started["ts"], "type": "conversation.started", "conversation": "c1", "agent": "cs"},
        "conversation.started")
-    check_entry_event(inp, "message.input", "c1", "cs")
-    eq(inp.get("role"), "user", "message.input role")
-    eq(inp.get("content"), CHARGED_TWICE, "message.input content")
+    eq(inp, {"seq": 2, "ts": inp["ts"], "type": "message.input", "conversation": "c1", "agent": "cs",
+             "entry_id": "msg_0001", "role": "user", "content": CHARGED_TWICE}, "message.input (it has no run)")
     eq(run_started, {"seq": 3, "ts": run_started["ts"], "type": "run.started", "conversation": "c1", "agent": "cs",
                      "run": "r1"}, "run.started")
     check_entry_event(handoff, "agent.handoff", "c1", "cs", "r1")
     eq(handoff.get("previous_agent"), "cs", "agent.handoff previous_agent")
     eq(handoff.get("next_agent"), "billing", "agent.handoff next_agent")
     eq(handoff.get("execution"), "client", "agent.handoff execution (the offline backend's handoffs)")
+    eq(handoff["entry_id"], "handoff_0002", "agent.handoff entry_id")
     check_entry_event(out, "message.output", "c1", "billing", "r1")
+    eq(out["entry_id"], "msg_0003", "message.output entry_id")
     eq(out.get("content"), reply_of("support.json", "billing", "twice"), "message.output content")
     eq(done.get("conversation"), "c1", "run.done conversation")
     eq(done.get("agent"), "billing", "run.done agent (the agent that answered)")
@@ -145,6 +158,22 @@ def journal_holds_the_same_lines_as_stdout():
     eq(journal.splitlines(), result.stdout.splitlines(), "journal lines")
     eq(journal, result.stdout, "journal text")
     check(len(result.events) >= 10, "too few events to compare: %d" % len(result.events))
+    session_dir = os.path.dirname(files[0])
+    check(re.match(r"^\d{8}T\d{6}Z-\d+$", os.path.basename(session_dir)),
+          "session id is not UTC time and pid: %s" % os.path.basename(session_dir))
+    eq(oct(os.stat(session_dir).st_mode & 0o777), oct(0o700), "mode of the session folder")
+
+
+@test
+def journal_goes_under_home_when_xdg_state_home_is_relative():
+    home = lib.tmpdir("home")
+    result = run(["-c", "/agent list"], profile="support.json", env={"XDG_STATE_HOME": "relative/state", "HOME": home})
+    eq(result.status, 0, "exit status")
+    files = journals(os.path.join(home, ".local", "state"))
+    eq(len(files), 1, "journals under $HOME/.local/state/agentdeck/sessions")
+    with open(files[0], encoding="utf-8") as f:
+        eq(f.read(), result.stdout, "journal text")
+    eq(os.listdir(result.cwd), [], "files in the working folder (nothing under relative/state)")
 
 
 @test
@@ -185,8 +214,9 @@ def finance_handoff_then_function_call_and_result():
     eq(call.get("name"), "get_interest_rate", "function.call name")
     check(isinstance(call.get("arguments"), str), "function.call arguments is not a JSON string: %s" % json.dumps(call))
     eq(json.loads(call["arguments"]), {"year": "2023"}, "function.call arguments, parsed")
-    check(isinstance(call.get("tool_call_id"), str) and call["tool_call_id"],
-          "function.call has no tool_call_id: %s" % json.dumps(call))
+    check(isinstance(call.get("tool_call_id"), str) and re.match(r"^of[0-9]{7}$", call["tool_call_id"]),
+          "function.call tool_call_id is not of and seven digits: %s" % json.dumps(call))
+    eq(call["entry_id"], "fc_0003", "function.call entry_id")
 
     check_entry_event(result, "function.result", "c1", "ecb", "r1")
     eq(result.get("tool_call_id"), call["tool_call_id"], "function.result tool_call_id")
@@ -280,6 +310,12 @@ def quit_ends_the_batch_with_status_0():
 
 
 @test
+def empty_batch_does_nothing():
+    status, events, stderr = run(["--batch", "-"], profile="support.json", stdin="# only a comment\n\n")
+    eq((status, events, stderr), (0, [], ""), "status, events, stderr")
+
+
+@test
 def several_c_options_run_in_order():
     status, events, stderr = run(["-c", "/agent show billing", "-c", "/agent show sales", "-c", "/agent show cs"],
                                  profile="support.json")
@@ -345,6 +381,29 @@ def agent_create_show_list_update_delete():
 
 
 @test
+def agent_show_of_a_profile_agent():
+    names = [a["name"] for a in shipped("support.json")["agents"]]
+    args = []
+    for n in names:
+        args += ["-c", "/agent show " + n]
+    status, events, stderr = run(args, profile="support.json")
+    eq(status, 0, "exit status")
+    eq(len(events), len(names), "agent.show events")
+    for a, ev in zip(shipped("support.json")["agents"], events):
+        expected = {"name": a["name"], "model": a.get("model", "mistral-medium-latest"), "tools": a.get("tools", []),
+                    "completion_args": a.get("completion_args", {}), "handoffs": a.get("handoffs", [])}
+        for key in ("description", "instructions", "max_turns", "metadata", "guardrails"):
+            if key in a:
+                expected[key] = a[key]
+        if a.get("demonstrations"):
+            expected["demonstrations"] = a["demonstrations"]
+        if a.get("offline"):
+            expected["offline_rules"] = len(a["offline"])
+        eq(ev.get("agent"), a["name"], "agent.show agent")
+        eq(ev.get("definition"), expected, "agent.show definition of %s" % a["name"])
+
+
+@test
 def created_agent_answers_with_the_offline_fallback():
     status, events, stderr = run(["-c", "/agent create newbie", "-c", "/start newbie hello there"],
                                  profile="support.json")
@@ -357,6 +416,9 @@ def created_agent_answers_with_the_offline_fallback():
     eq((out["agent"], out["content"]), ("newbie", "[newbie, offline: no rule matched] You said: \"hello there\""),
        "message.output")
     eq(types(events)[-1], "run.done", "last event")
+    status, events, stderr = run(["-c", "/agent create newbie", "-c", "/agent list"])
+    eq(events[-1]["agents"], [{"name": "newbie", "model": "mistral-medium-latest", "handoffs": [], "tools": 0}],
+       "agent.list entry without a description")
 
 
 @test
@@ -391,6 +453,69 @@ def quoting_double_single_and_backslash():
 
 
 @test
+def unicode_text_round_trips():
+    text = "Pourquoi ai-je été facturé deux fois ? 5 € — 二重請求 🙂"
+    status, events, stderr = run(["-c", "/start cs " + text, "-c", "/append « merci »"], profile="support.json")
+    eq(status, 0, "exit status")
+    eq([e["content"] for e in of_type(events, "message.input")], [text, "« merci »"], "message.input contents")
+    eq(one(events, "conversation.started")["agent"], "cs", "agent")
+
+
+# The table of "Words and quoting" in doc/commands.md: what you type, the word.
+QUOTING = [
+    ('"two  words"', "two  words"),
+    (r'"say \"hi\""', 'say "hi"'),
+    (r'"C:\\temp"', "C:\\temp"),
+    (r'"line 1\nline 2"', "line 1\nline 2"),
+    (r'"tab\there"', "tab\there"),
+    (r'"\q"', "q"),
+    ("'raw \\n \"text\"'", 'raw \\n "text"'),
+    (r"it\'s", "it's"),
+    (r"a\ b", "a b"),
+    (r"\n", "n"),
+    ('pre"fix and"post', "prefix andpost"),
+    ('""', ""),
+    ("--dashes", "--dashes"),
+]
+
+
+@test
+def quoting_table_of_the_manual():
+    args = []
+    for i, (typed, _) in enumerate(QUOTING):
+        args += ["-c", "/agent create q%d --description %s" % (i, typed)]
+    status, events, stderr = run(args, profile="support.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(len(events), len(QUOTING), "agent.created events")
+    for (typed, word), ev in zip(QUOTING, events):
+        eq(ev["definition"].get("description"), word, "the word for %s" % typed)
+
+
+@test
+def flags_anywhere_and_double_dash():
+    status, events, stderr = run([
+        "-c", "/agent create --model m1 --description=x=y early",
+        "-c", "/agent create late --instructions --not-a-flag",
+        "-c", "/agent create -- --odd",
+        "-c", "/start cs --verbose please, " + CHARGED_TWICE,
+        "-c", "/agent update early --description \"\"",
+    ], profile="support.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(types(events), ["agent.created"] * 3 + ["conversation.started", "message.input", "run.started",
+                                               "agent.handoff", "message.output", "run.done", "agent.updated"],
+       "event types")
+    eq((events[0]["agent"], events[0]["definition"]["model"], events[0]["definition"]["description"]),
+       ("early", "m1", "x=y"), "flags before the name, --NAME=VALUE")
+    eq(events[1]["definition"].get("instructions"), "--not-a-flag", "a value that starts with --")
+    eq(events[2]["agent"], "--odd", "after --, a word is an argument")
+    eq(one(events, "message.input")["content"], "--verbose please, " + CHARGED_TWICE,
+       "/start takes no flags: --verbose is text")
+    eq(events[-1]["definition"].get("description"), "", "--description \"\" sets it empty")
+
+
+@test
 def quoted_agent_name_and_quoted_text():
     status, events, stderr = run(["-c", "/start \"cs\" '" + CHARGED_TWICE + "'"], profile="support.json")
     eq(status, 0, "exit status")
@@ -408,6 +533,7 @@ def append_plain_text_and_at_agent():
         "Is my \"refund\" done?",
         "@sales   what does the pro plan cost?",
         "/append and for 10 users?",
+        "# not a comment in -c",
     )
     eq(status, 0, "exit status")
     eq(stderr, "", "stderr")
@@ -416,7 +542,8 @@ def append_plain_text_and_at_agent():
     inputs = of_type(events, "message.input")
     eq([(e["agent"], e["content"]) for e in inputs],
        [("cs", CHARGED_TWICE), ("billing", "I need an invoice"), ("billing", "Is my \"refund\" done?"),
-        ("sales", "what does the pro plan cost?"), ("sales", "and for 10 users?")],
+        ("sales", "what does the pro plan cost?"), ("sales", "and for 10 users?"),
+        ("sales", "# not a comment in -c")],
        "message.input agents and contents (plain text as typed; @sales switches the agent)")
     outputs = of_type(events, "message.output")
     eq([(e["agent"], e["content"]) for e in outputs],
@@ -424,10 +551,12 @@ def append_plain_text_and_at_agent():
         ("billing", reply_of("support.json", "billing", "invoice")),
         ("billing", reply_of("support.json", "billing", "refund")),
         ("sales", reply_of("support.json", "sales", "price")),
-        ("sales", reply_of("support.json", "sales", "users"))], "message.output agents and contents")
-    eq([e["agent"] for e in of_type(events, "run.started")], ["cs", "billing", "billing", "sales", "sales"],
+        ("sales", reply_of("support.json", "sales", "users")),
+        ("sales", fallback_of("support.json", "sales", "# not a comment in -c"))],
+       "message.output agents and contents")
+    eq([e["agent"] for e in of_type(events, "run.started")], ["cs", "billing", "billing", "sales", "sales", "sales"],
        "run.started agents")
-    eq([e["run"] for e in of_type(events, "run.done")], ["r1", "r2", "r3", "r4", "r5"], "run ids")
+    eq([e["run"] for e in of_type(events, "run.done")], ["r1", "r2", "r3", "r4", "r5", "r6"], "run ids")
 
 
 # ---- (8) /history -----------------------------------------------------------------
@@ -663,6 +792,117 @@ def function_reads_its_arguments_on_stdin():
     eq(json.loads(one(events, "function.result")["result"]), {"q": "x"}, "what the function read")
 
 
+def pid_file_function(timeout):
+    """A profile whose function writes its pid to a file, then sleeps 30 s."""
+    pid_path = os.path.join(lib.tmpdir("pid"), "function.pid")
+    path = tool_profile(["sh", "-c", 'echo $$ > "$1"; exec sleep 30', "sh", pid_path], timeout)
+    return path, pid_path
+
+
+def read_pid(pid_path):
+    with open(pid_path) as f:
+        return int(f.read().strip())
+
+
+@test
+def timed_out_function_process_is_killed():
+    path, pid_path = pid_file_function(1)
+    result = run(["-c", "/start tooler look it up"], profile=path)
+    check(result.elapsed < FAST, "took %.1f s, expected under %g s" % (result.elapsed, FAST))
+    eq(types(result.events)[-1], "run.done", "last event")
+    check(os.path.exists(pid_path), "the function never ran")
+    check(lib.wait_gone(read_pid(pid_path)), "the timed-out function (sleep 30) is still running")
+
+
+def interrupt(signo, message):
+    path, pid_path = pid_file_function(20)
+    proc, state_home = lib.spawn(["-c", "/agent list", "-c", "/start tooler look it up", "-c", "/agent list"],
+                                 profile=path)
+    try:
+        # Wait until the function runs, then interrupt.
+        lines = lib.read_until(proc, b'"function.call"')
+        deadline = time.monotonic() + 10
+        while not os.path.exists(pid_path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signo)
+        out, err = lib.finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stdout = b"".join(lines).decode("utf-8") + out.decode("utf-8")
+    events = lib.parse_events(stdout)
+    eq(proc.returncode, 130, "exit status")
+    eq(types(events), ["agent.list", "conversation.started", "message.input", "run.started", "function.call",
+                       "run.cancelled"], "event types (no later command)")
+    cancelled = events[-1]
+    eq((cancelled.get("conversation"), cancelled.get("agent"), cancelled.get("run"), cancelled.get("message")),
+       ("c1", "tooler", "r1", message), "run.cancelled")
+    check_usage(cancelled)
+    check(os.path.exists(pid_path), "the function never ran")
+    check(lib.wait_gone(read_pid(pid_path)), "the function (sleep 30) is still running after the interrupt")
+    with open(journals(state_home)[0], encoding="utf-8") as f:
+        eq(f.read(), stdout, "journal text")
+
+
+@test
+def sigint_while_a_reply_streams_drops_the_reply():
+    proc, state_home = lib.spawn(["--deltas", "--offline-rate", "5", "-c", "/start cs " + CHARGED_TWICE],
+                                 profile=lib.profile("support.json"))
+    try:
+        lines = lib.read_until(proc, b'"message.output.delta"')
+        proc.send_signal(signal.SIGINT)
+        out, err = lib.finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = lib.parse_events(b"".join(lines).decode("utf-8") + out.decode("utf-8"))
+    eq(proc.returncode, 130, "exit status")
+    check(of_type(events, "message.output.delta"), "no delta before the interrupt")
+    eq(of_type(events, "message.output"), [], "message.output of the interrupted reply")
+    eq(types(events)[-1], "run.cancelled", "last event")
+    eq((events[-1]["agent"], events[-1]["message"]), ("billing", "interrupted (SIGINT)"), "run.cancelled")
+
+
+@test
+def sigkill_leaves_every_event_in_the_journal():
+    path, pid_path = pid_file_function(20)
+    proc, state_home = lib.spawn(["-c", "/start tooler look it up"], profile=path)
+    try:
+        lines = lib.read_until(proc, b'"function.call"')
+        deadline = time.monotonic() + 10
+        while not os.path.exists(pid_path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.kill()
+        out, err = lib.finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if os.path.exists(pid_path):
+            try:
+                os.kill(read_pid(pid_path), signal.SIGKILL)  # the orphaned function
+            except (ProcessLookupError, ValueError):
+                pass
+    stdout = b"".join(lines).decode("utf-8") + out.decode("utf-8")
+    eq(types(lib.parse_events(stdout))[-1], "function.call", "last event before the kill")
+    files = journals(state_home)
+    eq(len(files), 1, "journals")
+    with open(files[0], encoding="utf-8") as f:
+        eq(f.read(), stdout, "journal text (flushed after every event)")
+
+
+@test
+def sigint_cancels_the_run_with_status_130():
+    interrupt(signal.SIGINT, "interrupted (SIGINT)")
+
+
+@test
+def sigterm_cancels_the_run_with_status_130():
+    interrupt(signal.SIGTERM, "terminated (SIGTERM)")
+
+
 # ---- (13) --help, --version, /help ---------------------------------------------
 
 
@@ -694,6 +934,8 @@ def help_command_is_an_event():
     contains(events[1].get("text"), "/start AGENT TEXT...", "/help start text")
     eq(events[2].get("topic"), "agent", "/help /agent topic")
     contains(events[2].get("text"), "--handoff", "/help agent text")
+    for ev in events:
+        check(ev["text"].endswith("\n"), "help text does not end with a newline: %r" % ev["text"][-40:])
 
 
 if __name__ == "__main__":

@@ -116,24 +116,31 @@ static void a_bad_flag_changes_nothing(void **state)
 
     harness_init(&h, team_json, 0);
     expect_failure(&h, "/agent create cs", "an agent named \"cs\" already exists (use /agent update)");
-    expect_failure(&h, "/agent create 'bad name'", "\"bad name\" is not a valid agent name (1 to 64 letters, "
-                                                   "digits, _ or -)");
+    expect_failure(&h, "/agent create 'bad name'", "\"bad name\" is not a valid agent name (expected 1 to 64 "
+                                                   "letters, digits, _ or -, not starting with -)");
+    expect_failure(&h, "/agent create -- --x", "\"--x\" is not a valid agent name (expected 1 to 64 letters, "
+                                               "digits, _ or -, not starting with -)");
+    expect_failure(&h, "/agent create x --handoff x", "--handoff x: an agent cannot hand off to itself");
+    assert_int_equal(harness_exec(&h, "/agent create ops"), CMD_OK);
     expect_failure(&h, "/agent update cs --model new --temperature 3",
                    "completion_args.temperature: expected a number from 0 to 1, got 3");
     expect_failure(&h, "/agent update cs --model new --handoff nobody", "--handoff nobody: no agent named \"nobody\"");
     expect_failure(&h, "/agent update cs --handoff cs", "--handoff cs: an agent cannot hand off to itself");
     expect_failure(&h, "/agent update cs --tool telepathy",
-                   "--tool.type: expected one of function, web_search, web_search_premium, code_interpreter, "
-                   "image_generation, document_library, connector, got \"telepathy\"");
-    expect_failure(&h, "/agent update cs --tool function:nope", "--tool.function.name: no function named \"nope\" in "
-                                                                "functions");
+                   "--tool telepathy: type: expected one of function, web_search, web_search_premium, "
+                   "code_interpreter, image_generation, document_library, connector, got \"telepathy\"");
+    expect_failure(&h, "/agent update cs --tool function:nope",
+                   "--tool function:nope: function.name: no function named \"nope\" in functions");
+    /* cs's offline rule hands off to billing: dropping that handoff would strand it. */
+    expect_failure(&h, "/agent update cs --handoff ops",
+                   "cs's offline rule 1 hands off to \"billing\", which would no longer be among its handoffs");
     expect_failure(&h, "/agent update cs --temperature warm", "--temperature: \"warm\" is not a number");
     expect_failure(&h, "/agent update cs", "/agent update cs: nothing to change (give at least one flag; /help agent)");
     assert_int_equal(harness_exec(&h, "/agent show cs"), CMD_OK);
     def = cJSON_GetObjectItemCaseSensitive(harness_event(&h, "agent.show", 0), "definition");
     assert_string_equal(harness_str(def, "model"), "mistral-medium-latest");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(def, "handoffs")), 1);
-    assert_int_equal(h.session->team->agents.len, 2);
+    assert_int_equal(h.session->team->agents.len, 3);
     harness_fini(&h);
 }
 
@@ -156,11 +163,13 @@ static void conversation_commands(void **state)
     assert_int_equal(harness_exec(&h, "@cs  back to \"you\""), CMD_OK);
     assert_string_equal(harness_str(harness_event(&h, "message.input", 3), "agent"), "cs");
     assert_string_equal(harness_str(harness_event(&h, "message.input", 3), "content"), "back to \"you\"");
+    assert_int_equal(harness_exec(&h, "@billing it's wrong"), CMD_OK);
+    assert_string_equal(harness_str(harness_event(&h, "message.input", 4), "content"), "it's wrong");
 
     assert_int_equal(harness_exec(&h, "/history"), CMD_OK);
     history = harness_event(&h, "conversation.history", 0);
     assert_string_equal(harness_str(history, "conversation"), "c1");
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(history, "entries")), 9);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(history, "entries")), 11);
 
     snprintf(line, sizeof line, "/restart %s try again", harness_str(harness_event(&h, "message.output", 0), "entry_id"));
     assert_int_equal(harness_exec(&h, line), CMD_OK);

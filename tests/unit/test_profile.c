@@ -209,13 +209,16 @@ static void test_agent_errors(void **state)
         {"{'agents': [{}]}", FILE_NAME ": agents[0].name: missing, expected a string"},
         {"{'agents': [{'name': 5}]}", FILE_NAME ": agents[0].name: expected a string"},
         {"{'agents': [{'name': 'front desk'}]}",
-         FILE_NAME ": agents[0].name: \"front desk\" is not a valid name (expected 1 to 64 letters, digits, _ or -)"},
+         FILE_NAME ": agents[0].name: \"front desk\" is not a valid name (expected 1 to 64 letters, digits, _ or -, not starting with -)"},
+        {"{'agents': [{'name': '-x'}]}",
+         FILE_NAME ": agents[0].name: \"-x\" is not a valid name (expected 1 to 64 letters, digits, _ or -, not "
+                   "starting with -)"},
         {"{'agents': [{'name': ''}]}",
-         FILE_NAME ": agents[0].name: \"\" is not a valid name (expected 1 to 64 letters, digits, _ or -)"},
+         FILE_NAME ": agents[0].name: \"\" is not a valid name (expected 1 to 64 letters, digits, _ or -, not starting with -)"},
         {"{'agents': [{'name': "
          "'a1234567890123456789012345678901234567890123456789012345678901234'}]}",
          FILE_NAME ": agents[0].name: \"a1234567890123456789012345678901234567890123456789012345678901234\" is not "
-                   "a valid name (expected 1 to 64 letters, digits, _ or -)"},
+                   "a valid name (expected 1 to 64 letters, digits, _ or -, not starting with -)"},
         {"{'agents': [{'name': 'cs'}, {'name': 'cs'}]}",
          FILE_NAME ": agents[1].name: \"cs\" is already defined by agents[0]"},
         {"{'agents': [{'name': 'a'}, {'name': 'cs'}, {'name': 'cs'}]}",

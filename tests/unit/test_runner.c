@@ -60,6 +60,13 @@ static void function_call_round_trip(void **state)
     assert_string_equal(harness_str(harness_event(&h, "message.output", 0), "content"),
                         "got {\"q\":\"say \\\"hi\\\"\"}");
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(harness_event(&h, "run.done", 0), "turns")->valueint, 2);
+
+    /* A branch cannot end in a call without its result. */
+    char line[64];
+    snprintf(line, sizeof line, "/restart %s again", harness_str(call, "entry_id"));
+    assert_int_equal(harness_exec(&h, line), CMD_FAILED);
+    snprintf(line, sizeof line, "%s is a function call: restart", harness_str(call, "entry_id"));
+    assert_true(strncmp(harness_str(harness_event(&h, "error", 0), "message"), line, strlen(line)) == 0);
     harness_fini(&h);
 }
 

@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""Batch mode, what fails and how: exit statuses, the one line on stderr, the
+error events on stdout, and that stdout never carries anything but events.
+
+Exit statuses: 1 when a command (or a run) failed, 2 for a usage error or an
+unreadable profile; then stdout stays empty.
+
+Run from the build folder:  AGENTDECK=$PWD/agentdeck srcdir=. python3 tests/integration/test_errors.py
+"""
+
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import lib  # noqa: E402
+from lib import check, contains, eq, journals, of_type, one, run, test, types, write_file, write_profile  # noqa: E402
+
+CHARGED_TWICE = "Why was I charged twice?"
+LATER = "/agent list"  # a command that works, to see whether it runs
+
+
+# ---- a failing command ----------------------------------------------------------
+
+# (test name, command, the message): each fails on its own, with the support
+# profile loaded and no conversation yet. The message is exact when it is a
+# string (the wording of doc/commands.md), or must contain each of a list.
+AGENTS = "(agents: cs, technical, billing, sales)"
+COMMAND_ERRORS = [
+    ("bad_command", "/nosuch", "unknown command /nosuch (/help lists the commands)"),
+    ("lone_slash", "/", "unknown command / (/help lists the commands)"),
+    ("command_names_are_case_sensitive", "/Start cs hi", "unknown command /Start (/help lists the commands)"),
+    ("no_abbreviations", "/ag list", "unknown command /ag (/help lists the commands)"),
+    ("unknown_agent", "/start nobody " + CHARGED_TWICE, 'no agent named "nobody" ' + AGENTS),
+    ("unknown_agent_to_show", "/agent show nobody", 'no agent named "nobody" ' + AGENTS),
+    ("missing_argument", "/agent show", "/agent show: missing argument (usage: /agent show NAME)"),
+    ("missing_start_text", "/start cs", "/start: missing argument (usage: /start AGENT TEXT...)"),
+    ("too_many_arguments", "/agent show cs billing", "/agent show: too many arguments (usage: /agent show NAME)"),
+    ("too_many_help_arguments", "/help agent create", "/help: too many arguments (usage: /help [COMMAND])"),
+    ("unknown_flag", "/agent create helper --bogus 1",
+     "/agent create: unknown flag --bogus (expected --model, --description, --instructions, --tool, --handoff, "
+     "--temperature, --max-tokens)"),
+    ("unterminated_double_quote", '/start cs "' + CHARGED_TWICE, 'unterminated " quote at column 11'),
+    ("unterminated_single_quote", "/start cs 'Why", "unterminated ' quote at column 11"),
+    ("apostrophe_in_a_command", "/start cs I'm charged twice", "unterminated ' quote at column 12"),
+    ("backslash_at_the_end", "/start cs hello\\", "a backslash at the end of the line escapes nothing"),
+    ("append_without_conversation", "/append hello", "no conversation yet: start one with /start AGENT TEXT"),
+    ("plain_text_without_conversation", "hello there", "no conversation yet: start one with /start AGENT TEXT"),
+    ("hash_in_c_is_plain_text", "# not a comment", "no conversation yet: start one with /start AGENT TEXT"),
+    ("at_agent_without_conversation", "@billing hello", "no conversation yet: start one with /start AGENT TEXT"),
+    ("at_unknown_agent", "@nobody hello", 'no agent named "nobody" ' + AGENTS),
+    ("history_without_conversation", "/history", "no conversation yet: start one with /start AGENT TEXT"),
+    ("history_of_unknown_conversation", "/history c9", 'no conversation named "c9"'),
+    ("restart_unknown_entry", "/restart msg_9999 hello", 'no entry with id "msg_9999" (see /history)'),
+    ("agent_without_subcommand", "/agent", "/agent needs a subcommand: create, list, show, update, delete"),
+    ("unknown_subcommand", "/agent frob",
+     '/agent: unknown subcommand "frob" (expected one of create, list, show, update, delete)'),
+    ("flag_without_value", "/agent create helper --model", "/agent create: --model needs a value (M)"),
+    ("flag_given_twice", "/agent create helper --model a --model=b", "/agent create: --model is given twice"),
+    ("empty_model", "/agent create helper --model ''", "--model needs a model name"),
+    ("temperature_not_a_number", "/agent create helper --temperature hot", '--temperature: "hot" is not a number'),
+    ("temperature_out_of_range", "/agent create helper --temperature 1.5",
+     "completion_args.temperature: expected a number from 0 to 1, got 1.5"),
+    ("max_tokens_negative", "/agent create helper --max-tokens -1",
+     "completion_args.max_tokens: expected an integer >= 0, got -1"),
+    ("invalid_agent_name", "/agent create 'bad name'",
+     '"bad name" is not a valid agent name (1 to 64 letters, digits, _ or -)'),
+    ("agent_exists", "/agent create cs", 'an agent named "cs" already exists (use /agent update)'),
+    ("handoff_to_unknown_agent", "/agent create helper --handoff nobody", '--handoff nobody: no agent named "nobody"'),
+    ("handoff_to_itself", "/agent update cs --handoff cs", "--handoff cs: an agent cannot hand off to itself"),
+    ("unknown_tool_type", "/agent create helper --tool telepathy",
+     '--tool.type: expected one of function, web_search, web_search_premium, code_interpreter, image_generation, '
+     'document_library, connector, got "telepathy"'),
+    ("tool_with_a_needless_part", "/agent create helper --tool web_search:1",
+     '--tool web_search:1: a web_search tool takes no ":..." part'),
+    ("function_tool_without_name", "/agent create helper --tool function",
+     "--tool function needs a name: --tool function:NAME"),
+    ("unknown_function_tool", "/agent create helper --tool function:get_rate",
+     '--tool.function.name: no function named "get_rate" in functions'),
+    ("library_tool_without_ids", "/agent create helper --tool document_library",
+     "--tool document_library needs library ids: --tool document_library:ID[,ID...]"),
+    ("connector_tool", "/agent create helper --tool connector", "--tool.connector_id: missing, expected a string"),
+    ("delete_agent_others_hand_off_to", "/agent delete billing",
+     'cannot delete "billing": cs hands off to it (remove that handoff first)'),
+    ("update_without_flags", "/agent update cs",
+     "/agent update cs: nothing to change (give at least one flag; /help agent)"),
+    ("help_for_unknown_command", "/help nosuch", "no command named /nosuch (/help lists them)"),
+]
+
+
+def check_one_error(result, cmd, parts):
+    """Exactly one error event, for cmd, with the message parts (exact when a
+    string), and exactly one line on stderr that says the same. Returns the
+    event."""
+    status, events, stderr = result
+    errors = of_type(events, "error")
+    eq(len(errors), 1, "error events")
+    err = errors[0]
+    check(isinstance(err.get("message"), str) and err["message"], "error event without a message: %s" % json.dumps(err))
+    eq(err.get("command"), cmd, "error event command")
+    if isinstance(parts, str):
+        eq(err["message"], parts, "error message")
+    else:
+        for part in parts:
+            contains(err["message"], part, "error message")
+    eq(stderr.splitlines(), ["agentdeck: " + err["message"]], "stderr lines")
+    check("\n" not in err["message"], "the message spans lines: %r" % err["message"])
+    return err
+
+
+def command_error_test(name, cmd, parts):
+    def t():
+        # Without --keep-going: the error, and nothing after it.
+        result = run(["-c", cmd, "-c", LATER], profile="support.json")
+        eq(result.status, 1, "exit status")
+        check_one_error(result, cmd, parts)
+        eq(types(result.events), ["error"], "event types (the later command must not run)")
+        # With --keep-going: the later command runs, the status stays 1.
+        result = run(["--keep-going", "-c", cmd, "-c", LATER], profile="support.json")
+        eq(result.status, 1, "exit status with --keep-going")
+        check_one_error(result, cmd, parts)
+        eq(types(result.events), ["error", "agent.list"], "event types with --keep-going")
+    t.__name__ = name
+    test("command error: " + name)(t)
+
+
+for _name, _cmd, _parts in COMMAND_ERRORS:
+    command_error_test(_name, _cmd, _parts)
+
+
+@test
+def error_after_a_conversation_stops_the_batch():
+    status, events, stderr = run(["-c", "/start cs " + CHARGED_TWICE, "-c", "@nobody hello", "-c", "/append thanks"],
+                                 profile="support.json")
+    eq(status, 1, "exit status")
+    eq(types(events), ["conversation.started", "message.input", "run.started", "agent.handoff", "message.output",
+                       "run.done", "error"], "event types")
+    eq(events[-1].get("command"), "@nobody hello", "error command")
+    eq(stderr.splitlines(), ["agentdeck: " + events[-1]["message"]], "stderr lines")
+
+
+@test
+def keep_going_runs_every_command_and_reports_every_error():
+    status, events, stderr = run(["--keep-going", "-c", "/nosuch", "-c", "/start cs " + CHARGED_TWICE,
+                                  "-c", "/start nobody hi", "-c", "/append Can I get an invoice?"],
+                                 profile="support.json")
+    eq(status, 1, "exit status")
+    eq(types(events), ["error", "conversation.started", "message.input", "run.started", "agent.handoff",
+                       "message.output", "run.done", "error", "message.input", "run.started", "message.output",
+                       "run.done"], "event types")
+    errors = of_type(events, "error")
+    eq([e["command"] for e in errors], ["/nosuch", "/start nobody hi"], "error commands")
+    eq(stderr.splitlines(), ["agentdeck: " + e["message"] for e in errors], "stderr lines (one an error)")
+
+
+@test
+def unknown_agent_when_there_are_none():
+    status, events, stderr = run(["-c", "/start nobody hi"])
+    eq(status, 1, "exit status")
+    check_one_error((status, events, stderr), "/start nobody hi", 'no agent named "nobody" (no agents yet)')
+
+
+@test
+def restart_when_the_agent_is_gone():
+    cmds = ["/agent create temp", "/start temp hello", "/agent delete temp", "/restart msg_0001 again", LATER]
+    args = []
+    for c in cmds:
+        args += ["-c", c]
+    status, events, stderr = run(args, profile="support.json")
+    eq(status, 1, "exit status")
+    eq(types(events), ["agent.created", "conversation.started", "message.input", "run.started", "message.output",
+                       "run.done", "agent.deleted", "error"], "event types")
+    eq(events[-1]["message"], "the agent that held c1 at msg_0001 no longer exists", "error message")
+    eq(stderr.splitlines(), ["agentdeck: " + events[-1]["message"]], "stderr lines")
+
+
+@test
+def quit_after_a_failure_keeps_status_1():
+    status, events, stderr = run(["--keep-going", "-c", "/nosuch", "-c", "/quit", "-c", LATER],
+                                 profile="support.json")
+    eq(status, 1, "exit status")
+    eq(types(events), ["error"], "event types (nothing after /quit)")
+
+
+@test
+def empty_message_after_a_conversation():
+    for cmd in ("@billing", "@billing   "):
+        status, events, stderr = run(["-c", "/start cs " + CHARGED_TWICE, "-c", cmd, "-c", LATER],
+                                     profile="support.json")
+        eq(status, 1, "exit status of %r" % cmd)
+        err = events[-1]
+        eq((err["type"], err.get("command")), ("error", cmd), "last event")
+        contains(err.get("message"), "empty", "error message")
+        eq(stderr.splitlines(), ["agentdeck: " + err["message"]], "stderr lines")
+
+
+@test
+def failed_update_changes_nothing():
+    status, events, stderr = run(["--keep-going", "-c", "/agent show cs",
+                                  "-c", "/agent update cs --model other-model --temperature 7",
+                                  "-c", "/agent show cs"], profile="support.json")
+    eq(status, 1, "exit status")
+    eq(types(events), ["agent.show", "error", "agent.show"], "event types")
+    eq(events[2]["definition"], events[0]["definition"], "the definition after the failed update")
+    contains(events[1]["message"], "temperature", "error message")
+
+
+@test
+def failed_create_adds_no_agent():
+    status, events, stderr = run(["--keep-going", "-c", "/agent create helper --model m --handoff nobody",
+                                  "-c", "/agent list"], profile="support.json")
+    eq(status, 1, "exit status")
+    eq([a["name"] for a in one(events, "agent.list")["agents"]], ["cs", "technical", "billing", "sales"],
+       "agents after the failed create")
+
+
+@test
+def batch_file_stops_at_the_failing_line():
+    path = write_file("session.txt", "/agent show cs\n# fine so far\n/agent show nobody\n/agent list\n")
+    status, events, stderr = run(["--batch", path], profile="support.json")
+    eq(status, 1, "exit status")
+    eq(types(events), ["agent.show", "error"], "event types")
+    eq(events[1].get("command"), "/agent show nobody", "error command")
+    eq(len(stderr.splitlines()), 1, "stderr lines")
+    status, events, stderr = run(["--batch", path, "--keep-going"], profile="support.json")
+    eq(status, 1, "exit status with --keep-going")
+    eq(types(events), ["agent.show", "error", "agent.list"], "event types with --keep-going")
+
+
+@test
+def run_error_fails_the_batch_and_keep_going_goes_on():
+    path = write_profile({"max_turns": 2, "agents": [
+        {"name": "ping", "handoffs": ["pong"], "offline": [{"handoff": "pong"}]},
+        {"name": "pong", "handoffs": ["ping"], "offline": [{"handoff": "ping"}]}]})
+    status, events, stderr = run(["-c", "/start ping hi", "-c", LATER], profile=path)
+    eq(status, 1, "exit status")
+    eq(types(events)[-1], "run.error", "last event (the later command must not run)")
+    eq(len(stderr.splitlines()), 1, "stderr lines")
+    status, events, stderr = run(["--keep-going", "-c", "/start ping hi", "-c", LATER], profile=path)
+    eq(status, 1, "exit status with --keep-going")
+    eq(types(events)[-2:], ["run.error", "agent.list"], "last events with --keep-going")
+
+
+# ---- a broken profile: exit 2, one line, nothing on stdout ------------------------
+
+
+def check_profile_error(path, expected_line=None, parts=(), args=None):
+    args = args if args is not None else ["--profile", path, "-c", LATER]
+    result = run(args)
+    eq(result.status, 2, "exit status")
+    eq(result.stdout, "", "stdout")
+    lines = result.stderr.splitlines()
+    eq(len(lines), 1, "stderr lines")
+    contains(lines[0], path, "stderr (names the file)")
+    if expected_line is not None:
+        eq(lines[0], expected_line, "stderr")
+    for part in parts:
+        contains(lines[0], part, "stderr")
+    eq(journals(result.state_home), [], "journals")
+
+
+@test
+def profile_with_bad_json():
+    path = write_profile('{"agents": [}\n', "bad.json")
+    check_profile_error(path, "agentdeck: %s: line 1, column 13: not valid JSON" % path)
+
+
+@test
+def profile_with_a_trailing_comma_points_at_the_brace():
+    path = write_profile('{\n  "agents": [\n    {"name": "cs",}\n  ]\n}\n', "comma.json")
+    # Line 3 is `    {"name": "cs",}`: the } that cannot follow the comma is column 19.
+    check_profile_error(path, "agentdeck: %s: line 3, column 19: not valid JSON" % path)
+
+
+@test
+def profile_with_an_unknown_agent_in_handoffs():
+    path = write_profile({"agents": [
+        {"name": "cs", "handoffs": ["technical", "billing"]},
+        {"name": "technical", "handoffs": ["cs"]},
+        {"name": "billing", "handoffs": ["biling"]},
+    ]}, "typo.json")
+    check_profile_error(path, 'agentdeck: %s: agents[2].handoffs[0]: no agent named "biling"' % path)
+
+
+@test
+def profile_that_does_not_exist():
+    path = os.path.join(lib.tmpdir("missing"), "nosuch.json")
+    check_profile_error(path, "agentdeck: %s: cannot read: No such file or directory" % path)
+
+
+@test
+def profile_given_as_first_argument_that_does_not_exist():
+    path = os.path.join(lib.tmpdir("missing"), "nosuch.json")
+    check_profile_error(path, "agentdeck: %s: cannot read: No such file or directory" % path,
+                        args=[path, "-c", LATER])
+
+
+@test
+def profile_with_an_unknown_field():
+    path = write_profile({"agents": [{"name": "cs", "handofs": []}]})
+    check_profile_error(path, parts=["agents[0].handofs: unknown field", "handoffs"])
+
+
+@test
+def profile_without_agents():
+    path = write_profile({"name": "empty"})
+    check_profile_error(path, "agentdeck: %s: agents: missing, expected an array of agents" % path)
+
+
+@test
+def profile_with_a_bad_regular_expression():
+    path = write_profile({"agents": [{"name": "cs", "offline": [{"say": "hi"}, {"when": "(", "say": "x"}]}]})
+    check_profile_error(path, parts=["agents[0].offline[1].when: not a valid regular expression"])
+
+
+@test
+def profile_with_a_bad_function_timeout():
+    path = write_profile({"functions": {"get_rate": {"command": ["true"], "timeout": 0}},
+                          "agents": [{"name": "cs"}]})
+    check_profile_error(path, "agentdeck: %s: functions.get_rate.timeout: expected a number > 0, got 0" % path)
+
+
+@test
+def profile_with_a_function_tool_it_does_not_define():
+    path = write_profile({"agents": [{"name": "cs", "tools": [{"type": "function", "function": {"name": "x"}}]}]})
+    check_profile_error(path, 'agentdeck: %s: agents[0].tools[0].function.name: no function named "x" in functions'
+                        % path)
+
+
+# ---- usage errors: exit 2, nothing on stdout --------------------------------------
+
+
+def check_usage_error(args, parts, one_line=True, stdin=None):
+    result = run(args, stdin=stdin)
+    eq(result.status, 2, "exit status")
+    eq(result.stdout, "", "stdout")
+    lines = result.stderr.splitlines()
+    check(lines, "nothing on stderr")
+    if one_line:
+        eq(len(lines), 1, "stderr lines")
+    for part in parts:
+        contains(result.stderr, part, "stderr")
+    eq(journals(result.state_home), [], "journals")
+    return lines
+
+
+@test
+def unknown_option():
+    lines = check_usage_error(["--bogus", "--profile", lib.profile("support.json"), "-c", LATER], ["--bogus"],
+                              one_line=False)
+    contains(lines[-1], "agentdeck --help", "the last stderr line")
+
+
+@test
+def offline_rate_not_a_number():
+    check_usage_error(["--offline-rate", "abc", "-c", LATER], ["--offline-rate", '"abc"'])
+
+
+@test
+def offline_rate_negative():
+    check_usage_error(["--offline-rate", "-1", "-c", LATER], ["--offline-rate", '"-1"'])
+
+
+@test
+def offline_rate_without_value():
+    check_usage_error(["-c", LATER, "--offline-rate"], ["offline-rate"], one_line=False)
+
+
+@test
+def unknown_backend():
+    check_usage_error(["--backend", "nosuch", "-c", LATER], ['"nosuch"', "offline"])
+
+
+@test
+def backend_not_available_yet():
+    for name in ("mistral", "chat"):
+        check_usage_error(["--backend", name, "--profile", lib.profile("support.json"), "-c", LATER],
+                          ["--backend " + name, "offline"])
+
+
+@test
+def batch_file_that_does_not_exist():
+    path = os.path.join(lib.tmpdir("missing"), "nosuch.txt")
+    lines = check_usage_error(["--profile", lib.profile("support.json"), "--batch", path], [path])
+    eq(lines, ["agentdeck: %s: cannot read: No such file or directory" % path], "stderr lines")
+
+
+@test
+def batch_and_command_together():
+    check_usage_error(["--batch", "-", "-c", LATER], ["--batch", "-c"], stdin=LATER + "\n")
+
+
+@test
+def two_profiles():
+    check_usage_error([lib.profile("support.json"), "--profile", lib.profile("finance.json"), "-c", LATER],
+                      ["two profiles"])
+
+
+@test
+def unexpected_argument():
+    check_usage_error([lib.profile("support.json"), "extra", "-c", LATER], ['"extra"'])
+
+
+# ---- the journal cannot be written: a warning, not a failure ----------------------
+
+
+@test
+def unwritable_state_folder_is_a_warning():
+    blocker = write_file("not-a-folder", "")
+    result = run(["-c", "/agent show cs"], profile="support.json", state_home=blocker)
+    eq(result.status, 0, "exit status")
+    eq(types(result.events), ["agent.show"], "event types")
+    lines = result.stderr.splitlines()
+    eq(len(lines), 1, "stderr lines")
+    check(lines[0].startswith("agentdeck: warning: "), "stderr is not a warning: %r" % lines[0])
+    contains(lines[0], blocker, "stderr (names the folder)")
+    contains(lines[0], "without a journal", "stderr")
+
+
+# ---- stdout carries only events ----------------------------------------------------
+
+
+@test
+def stdout_carries_only_events_whatever_happens():
+    tools = write_profile({
+        "agents": [{"name": "tooler", "tools": [{"type": "function", "function": {"name": "noisy"}}],
+                    "offline": [{"when": "^go", "call": {"name": "noisy"}}, {"say": "after: {input}"}]}],
+        "functions": {"noisy": {"command": ["sh", "-c", "echo to-stdout-of-the-function; echo to-stderr >&2; exit 1"]}},
+    })
+    batch = "\n".join([
+        "/help", "/help agent", "/agent list", "/agent create x --description 'a \"quoted\"\\nline'",
+        "/agent show x", "/nosuch", "/agent show", "/start x hello", "plain text", "@x \"raw\" text",
+        "/history", "/start tooler go", "/start tooler 'unterminated", "/quit",
+    ]) + "\n"
+    result = run(["--keep-going", "--deltas", "--offline-rate", "500", "--batch", "-"], profile=tools, stdin=batch)
+    # run() has checked every stdout line: a JSON object with seq, ts and type.
+    eq(result.status, 1, "exit status")
+    for ev in result.events:
+        check(isinstance(ev, dict) and set(("seq", "ts", "type")) <= set(ev), "not an event: %r" % ev)
+    check(len(result.events) >= 20, "only %d events" % len(result.events))
+    contains(one(result.events, "function.result")["result"], "noisy exited with status 1: to-stderr",
+             "function.result")
+    for line in result.stdout.splitlines():
+        check(line.startswith('{"seq":'), "a stdout line that is not an event: %r" % line)
+    for line in result.stderr.splitlines():
+        check(line.startswith("agentdeck: "), "a stderr line without the agentdeck: prefix: %r" % line)
+    eq(len(result.stderr.splitlines()), len(of_type(result.events, "error")), "stderr lines (one an error event)")
+
+
+if __name__ == "__main__":
+    lib.main()
