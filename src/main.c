@@ -99,8 +99,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             errno = 0;
             o->offline_rate = strtod(optarg, &end);
             if (errno || end == optarg || *end || o->offline_rate < 0) {
-                fprintf(stderr, "agentdeck: --offline-rate: \"%s\" is not a number of words a second >= 0\n",
-                        optarg);
+                fprintf(stderr, "agentdeck: --offline-rate: \"%s\" is not a number of words a second >= 0\n", optarg);
                 return -1;
             }
             break;
@@ -144,8 +143,7 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
     if (strcmp(name, "offline") == 0)
         return offline_backend_new(loop, rate);
     if (strcmp(name, "mistral") == 0 || strcmp(name, "chat") == 0)
-        fprintf(stderr, "agentdeck: --backend %s is not available in this version yet; use --backend offline\n",
-                name);
+        fprintf(stderr, "agentdeck: --backend %s is not available in this version yet; use --backend offline\n", name);
     else
         fprintf(stderr, "agentdeck: --backend: unknown backend \"%s\" (expected offline, mistral or chat)\n", name);
     return NULL;

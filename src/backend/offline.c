@@ -19,9 +19,9 @@ struct backend_call {
     struct offline_backend *ob;
     struct backend_reply reply;
     uint64_t timer;
-    struct entry *pending;  /* the entry to deliver when streaming ends */
-    char *text;             /* message.output: the whole reply */
-    size_t streamed;        /* bytes of text delivered as deltas */
+    struct entry *pending; /* the entry to deliver when streaming ends */
+    char *text;            /* message.output: the whole reply */
+    size_t streamed;       /* bytes of text delivered as deltas */
     struct usage usage;
 };
 
@@ -136,8 +136,8 @@ static void call_step(struct loop *loop, void *ud)
 
     call->timer = 0;
     if (call->text && call->text[call->streamed]) {
-        size_t n = ob->words_per_second > 0 ? next_word(call->text + call->streamed)
-                                            : strlen(call->text + call->streamed);
+        size_t n =
+            ob->words_per_second > 0 ? next_word(call->text + call->streamed) : strlen(call->text + call->streamed);
         char *piece = xstrndup(call->text + call->streamed, n);
         call->streamed += n;
         reply.delta(reply.ud, call->pending->agent, call->pending->id, piece);

@@ -16,8 +16,8 @@ enum cmd_status {
 };
 
 struct flag_spec {
-    const char *name;     /* "model", typed as --model */
-    const char *value;    /* the value's placeholder ("M"), NULL for a switch */
+    const char *name;  /* "model", typed as --model */
+    const char *value; /* the value's placeholder ("M"), NULL for a switch */
     bool repeatable;
     const char *help;
 };
@@ -25,13 +25,13 @@ struct flag_spec {
 struct cmd_call;
 
 struct command_spec {
-    const char *name;                  /* "agent", or "create" for a subcommand */
-    const char *args;                  /* synopsis of positional arguments: "AGENT TEXT..." */
-    const char *summary;               /* one line for /help */
-    const char *help;                  /* more, for /help COMMAND; may be NULL */
-    int min_args;                      /* positional arguments required */
-    int max_args;                      /* -1: the rest is text */
-    const struct flag_spec *flags;     /* ends with {NULL}; NULL: none */
+    const char *name;                       /* "agent", or "create" for a subcommand */
+    const char *args;                       /* synopsis of positional arguments: "AGENT TEXT..." */
+    const char *summary;                    /* one line for /help */
+    const char *help;                       /* more, for /help COMMAND; may be NULL */
+    int min_args;                           /* positional arguments required */
+    int max_args;                           /* -1: the rest is text */
+    const struct flag_spec *flags;          /* ends with {NULL}; NULL: none */
     const struct command_spec *subcommands; /* ends with {NULL}; NULL: none */
     enum cmd_status (*run)(struct cmd_call *call);
 };
@@ -44,10 +44,10 @@ struct flag_value {
 /* One parsed command line, handed to the command's run function. */
 struct cmd_call {
     struct session *session;
-    const char *line;                 /* as typed, for error events */
+    const char *line; /* as typed, for error events */
     const struct command_spec *spec;
-    struct vec args;                  /* char *: positional arguments */
-    struct vec flags;                 /* struct flag_value * */
+    struct vec args;  /* char *: positional arguments */
+    struct vec flags; /* struct flag_value * */
 };
 
 /* The top-level commands, ending with {NULL}. */

@@ -184,8 +184,7 @@ static struct agent *need_agent(struct cmd_call *call, const char *name)
         const struct vec *agents = &call->session->team->agents;
         for (size_t i = 0; i < agents->len; i++)
             buf_printf(&known, "%s%s", i ? ", " : "", ((struct agent *)agents->items[i])->name);
-        fail(call, "no agent named \"%s\" (%s%s)", name, agents->len ? "agents: " : "no agents yet",
-             buf_str(&known));
+        fail(call, "no agent named \"%s\" (%s%s)", name, agents->len ? "agents: " : "no agents yet", buf_str(&known));
         buf_fini(&known);
     }
     return agent;
@@ -392,8 +391,7 @@ static enum cmd_status cmd_restart(struct cmd_call *call)
     if (conv->runs_in_flight)
         return fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
     if (((const struct entry *)conv->entries.items[index])->type == ENTRY_FUNCTION_CALL)
-        return fail(call, "%s is a function call: restart from its function.result, or from an entry before it",
-                    id);
+        return fail(call, "%s is a function call: restart from its function.result, or from an entry before it", id);
     text = cmd_join(&call->args, 1);
     if (!session_restart(s, conv, index, text)) {
         free(text);
@@ -434,22 +432,20 @@ static const struct command_spec agent_subcommands[] = {
     {"create", "NAME", "create an agent", NULL, 1, 1, agent_flags, NULL, cmd_agent_create},
     {"list", "", "list the agents", NULL, 0, 0, NULL, NULL, cmd_agent_list},
     {"show", "NAME", "show an agent's definition", NULL, 1, 1, NULL, NULL, cmd_agent_show},
-    {"update", "NAME", "change an agent; --tool and --handoff replace the whole list", NULL, 1, 1, agent_flags,
-     NULL, cmd_agent_update},
+    {"update", "NAME", "change an agent; --tool and --handoff replace the whole list", NULL, 1, 1, agent_flags, NULL,
+     cmd_agent_update},
     {"delete", "NAME", "delete an agent no other agent hands off to", NULL, 1, 1, NULL, NULL, cmd_agent_delete},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct command_spec commands[] = {
     {"help", "[COMMAND]", "show the commands, or one in full", NULL, 0, 1, NULL, NULL, cmd_help},
-    {"agent", "SUBCOMMAND ...", "create, list, show, update, delete agents", NULL, 0, 0, NULL,
-     agent_subcommands, NULL},
+    {"agent", "SUBCOMMAND ...", "create, list, show, update, delete agents", NULL, 0, 0, NULL, agent_subcommands, NULL},
     {"start", "AGENT TEXT...", "start a new conversation with AGENT", NULL, 2, -1, NULL, NULL, cmd_start},
     {"append", "TEXT...", "send TEXT in the focused conversation",
-     "Plain text typed without a slash does the same. @AGENT TEXT... appends with another agent.", 1, -1, NULL,
-     NULL, cmd_append},
-    {"history", "[CONVERSATION]", "show a conversation's entries", NULL, 0, 1,
-     NULL, NULL, cmd_history},
+     "Plain text typed without a slash does the same. @AGENT TEXT... appends with another agent.", 1, -1, NULL, NULL,
+     cmd_append},
+    {"history", "[CONVERSATION]", "show a conversation's entries", NULL, 0, 1, NULL, NULL, cmd_history},
     {"restart", "ENTRY_ID TEXT...", "branch from an entry and send TEXT",
      "The new conversation keeps the entries up to and including ENTRY_ID.", 2, -1, NULL, NULL, cmd_restart},
     {"quit", "", "leave agentdeck", NULL, 0, 0, NULL, NULL, cmd_quit},
@@ -622,8 +618,7 @@ static char *parse_words(struct cmd_call *call, const char *cmdname, struct vec 
     }
     nargs = call->args.len;
     if ((int)nargs < spec->min_args)
-        return xasprintf("%s: missing argument (usage: %s%s%s)", cmdname, cmdname, *spec->args ? " " : "",
-                         spec->args);
+        return xasprintf("%s: missing argument (usage: %s%s%s)", cmdname, cmdname, *spec->args ? " " : "", spec->args);
     if (spec->max_args >= 0 && (int)nargs > spec->max_args)
         return xasprintf("%s: too many arguments (usage: %s%s%s)", cmdname, cmdname, *spec->args ? " " : "",
                          spec->args);

@@ -79,6 +79,9 @@ static void signal_pipe_readable(struct loop *loop, int fd, int revents, void *u
 struct loop *loop_new(void)
 {
     struct loop *loop = xcalloc(1, sizeof *loop);
+    /* Peers that go away (a function's stdin, a socket) must be an EPIPE
+     * to handle, never the death of the process. */
+    signal(SIGPIPE, SIG_IGN);
     loop->next_id = 1;
     return loop;
 }
@@ -141,8 +144,7 @@ uint64_t loop_timer_add(struct loop *loop, int64_t delay_ms, loop_timer_fn *fn, 
     }
     if (delay_ms < 0)
         delay_ms = 0;
-    loop->timers[loop->ntimers++] =
-        (struct timer){loop->next_id, clock_now_ms() + delay_ms, fn, ud, false};
+    loop->timers[loop->ntimers++] = (struct timer){loop->next_id, clock_now_ms() + delay_ms, fn, ud, false};
     return loop->next_id++;
 }
 
@@ -269,8 +271,8 @@ bool loop_run_once(struct loop *loop, int max_wait_ms)
     for (size_t i = 0; i < n; i++) {
         struct watch *w = &loop->watches[i];
         loop->pfds[i].fd = w->fd;
-        loop->pfds[i].events = (short)(((w->events & LOOP_READ) ? POLLIN : 0) |
-                                       ((w->events & LOOP_WRITE) ? POLLOUT : 0));
+        loop->pfds[i].events =
+            (short)(((w->events & LOOP_READ) ? POLLIN : 0) | ((w->events & LOOP_WRITE) ? POLLOUT : 0));
         loop->pfds[i].revents = 0;
     }
 

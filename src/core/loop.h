@@ -2,7 +2,8 @@
  *
  * Callbacks run from loop_run_once(); they may add or remove watches and
  * timers freely: removal only marks, and the loop reaps after dispatch.
- * Watches and timers are named by ids, so a stale id is harmless. */
+ * Watches and timers are named by ids, so a stale id is harmless.
+ * loop_new() sets SIGPIPE to be ignored: a closed pipe is an EPIPE error. */
 #ifndef AGENTDECK_CORE_LOOP_H
 #define AGENTDECK_CORE_LOOP_H
 

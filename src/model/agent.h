@@ -17,17 +17,17 @@ enum offline_action {
 
 /* One rule of the offline backend, tried in order. */
 struct offline_rule {
-    char *when;        /* the source of the pattern, NULL: always matches */
-    regex_t when_re;   /* compiled REG_EXTENDED | REG_ICASE, valid when `when` is set */
+    char *when;      /* the source of the pattern, NULL: always matches */
+    regex_t when_re; /* compiled REG_EXTENDED | REG_ICASE, valid when `when` is set */
     enum offline_action action;
-    char *say;         /* OFFLINE_SAY: text with {input} and {agent} */
-    char *call_name;   /* OFFLINE_CALL */
-    char *call_args;   /* OFFLINE_CALL: the arguments as a JSON string */
-    char *handoff;     /* OFFLINE_HANDOFF: an agent name among the handoffs */
+    char *say;       /* OFFLINE_SAY: text with {input} and {agent} */
+    char *call_name; /* OFFLINE_CALL */
+    char *call_args; /* OFFLINE_CALL: the arguments as a JSON string */
+    char *handoff;   /* OFFLINE_HANDOFF: an agent name among the handoffs */
 };
 
 struct agent {
-    char *name;             /* unique in the team; the handle users type */
+    char *name; /* unique in the team; the handle users type */
     char *model;
     char *description;      /* may be NULL */
     char *instructions;     /* may be NULL */

@@ -17,12 +17,12 @@ struct usage {
 void usage_add(struct usage *sum, const struct usage *u);
 
 struct conversation {
-    char *id;            /* "c1", unique in the session */
-    char *agent;         /* the agent that has the conversation now */
-    char *parent;        /* the conversation it was branched from, or NULL */
-    struct vec entries;  /* struct entry *, owned */
-    char *remote_id;     /* the backend's conversation id, when it keeps one */
-    struct usage usage;  /* summed over its runs */
+    char *id;           /* "c1", unique in the session */
+    char *agent;        /* the agent that has the conversation now */
+    char *parent;       /* the conversation it was branched from, or NULL */
+    struct vec entries; /* struct entry *, owned */
+    char *remote_id;    /* the backend's conversation id, when it keeps one */
+    struct usage usage; /* summed over its runs */
     int runs_in_flight;
 };
 

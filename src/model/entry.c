@@ -115,8 +115,7 @@ void entry_add_fields(const struct entry *e, cJSON *obj)
     case ENTRY_TOOL_EXECUTION:
         add_string(obj, "name", e->name);
         add_string(obj, "arguments", e->arguments ? e->arguments : "");
-        cJSON_AddItemToObject(obj, "info",
-                              e->info ? cJSON_Duplicate(e->info, 1) : cJSON_CreateObject());
+        cJSON_AddItemToObject(obj, "info", e->info ? cJSON_Duplicate(e->info, 1) : cJSON_CreateObject());
         break;
     case ENTRY_AGENT_HANDOFF:
         add_string(obj, "previous_agent", e->previous_agent);

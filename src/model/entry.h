@@ -5,11 +5,11 @@
 #include <cJSON.h>
 #include <stdint.h>
 
-#define ENTRY_TYPES(X)                                   \
-    X(ENTRY_MESSAGE_INPUT, "message.input", "msg")       \
-    X(ENTRY_MESSAGE_OUTPUT, "message.output", "msg")     \
-    X(ENTRY_FUNCTION_CALL, "function.call", "fc")        \
-    X(ENTRY_FUNCTION_RESULT, "function.result", "fr")    \
+#define ENTRY_TYPES(X)                                     \
+    X(ENTRY_MESSAGE_INPUT, "message.input", "msg")         \
+    X(ENTRY_MESSAGE_OUTPUT, "message.output", "msg")       \
+    X(ENTRY_FUNCTION_CALL, "function.call", "fc")          \
+    X(ENTRY_FUNCTION_RESULT, "function.result", "fr")      \
     X(ENTRY_TOOL_EXECUTION, "tool.execution", "tool_exec") \
     X(ENTRY_AGENT_HANDOFF, "agent.handoff", "handoff")
 

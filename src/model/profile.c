@@ -110,7 +110,6 @@ static const char *show(struct loader *ld, const cJSON *v)
     return scratch(ld, copy);
 }
 
-
 /* Path steps: each returns the length to restore with path_pop(). */
 static size_t path_key(struct loader *ld, const char *key)
 {
@@ -407,9 +406,9 @@ struct tool_kind {
 static const char *const function_tool_keys[] = {"type", "function", NULL};
 static const char *const builtin_tool_keys[] = {"type", "tool_configuration", NULL};
 static const char *const library_tool_keys[] = {"type", "library_ids", "tool_configuration", NULL};
-static const char *const connector_tool_keys[] = {"type", "connector_id", "authorization", "tool_configuration",
-                                                  NULL};
+static const char *const connector_tool_keys[] = {"type", "connector_id", "authorization", "tool_configuration", NULL};
 
+/* clang-format off */
 static const struct tool_kind tool_kinds[] = {
     {"function", function_tool_keys},
     {"web_search", builtin_tool_keys},
@@ -419,6 +418,7 @@ static const struct tool_kind tool_kinds[] = {
     {"document_library", library_tool_keys},
     {"connector", connector_tool_keys},
 };
+/* clang-format on */
 
 #define N_TOOL_KINDS (sizeof tool_kinds / sizeof tool_kinds[0])
 
@@ -610,10 +610,9 @@ static bool check_completion_arg(struct loader *ld, const cJSON *v)
 
 static bool check_completion_args(struct loader *ld, const cJSON *args)
 {
-    static const char *const keys[] = {"temperature",      "top_p",           "max_tokens",  "stop",
-                                       "random_seed",      "presence_penalty", "frequency_penalty",
-                                       "response_format",  "tool_choice",     "prediction",  "reasoning_effort",
-                                       NULL};
+    static const char *const keys[] = {
+        "temperature",       "top_p",           "max_tokens",  "stop",       "random_seed",      "presence_penalty",
+        "frequency_penalty", "response_format", "tool_choice", "prediction", "reasoning_effort", NULL};
     const cJSON *item;
 
     if (!check_object(ld, args) || !check_keys(ld, args, keys))
@@ -779,8 +778,7 @@ static bool load_functions(struct loader *ld, struct team *team, const cJSON *v)
         bool ok;
 
         if (!name_is_valid(item->string))
-            return fail(ld, "%s is not a valid function name (expected " NAME_RULE ")",
-                        quote(ld, item->string));
+            return fail(ld, "%s is not a valid function name (expected " NAME_RULE ")", quote(ld, item->string));
         mark = path_key(ld, item->string);
         fn = xcalloc(1, sizeof *fn);
         fn->name = xstrdup(item->string);
@@ -986,8 +984,8 @@ static bool load_agent_guardrails(struct loader *ld, struct team *team, struct a
         cJSON_ArrayForEach(field, item) {
             size_t inner = path_key(ld, field->string);
             bool ok = strcmp(field->string, "block_on_error") == 0 ? check_bool(ld, field)
-                      : cJSON_IsNull(field)                         ? true
-                                                                    : check_object(ld, field);
+                      : cJSON_IsNull(field)                        ? true
+                                                                   : check_object(ld, field);
             if (!ok)
                 return false;
             path_pop(ld, inner);

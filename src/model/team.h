@@ -13,17 +13,17 @@
 /* A function tool that runs on the client: an argv, never a shell. */
 struct function_def {
     char *name;
-    char **argv;        /* NULL-terminated; argv[0] resolved against the profile's folder when relative with a slash */
+    char **argv; /* NULL-terminated; argv[0] resolved against the profile's folder when relative with a slash */
     int timeout_ms;
-    char *description;  /* may be NULL */
-    cJSON *parameters;  /* JSON schema object; never NULL */
+    char *description; /* may be NULL */
+    cJSON *parameters; /* JSON schema object; never NULL */
 };
 
 struct team {
-    char *name;         /* may be NULL */
-    char *description;  /* may be NULL */
-    char *path;         /* the profile file, NULL when empty */
-    struct vec agents;  /* struct agent * */
+    char *name;           /* may be NULL */
+    char *description;    /* may be NULL */
+    char *path;           /* the profile file, NULL when empty */
+    struct vec agents;    /* struct agent * */
     struct vec functions; /* struct function_def * */
     int max_turns;
 };

@@ -27,16 +27,16 @@ struct run {
     struct session *s;
     char *id;
     struct conversation *conv;
-    char *agent;             /* the agent in control now */
+    char *agent; /* the agent in control now */
     int turns;
     int max_turns;
     int64_t started_ms;
     struct usage usage;
     struct backend_call *call;
     size_t first_new;
-    struct vec calls;        /* struct pending_call *, this turn's function calls */
+    struct vec calls; /* struct pending_call *, this turn's function calls */
     size_t calls_left;
-    char *handoff_to;        /* a client-executed handoff to carry out */
+    char *handoff_to; /* a client-executed handoff to carry out */
     enum run_state state;
 };
 

@@ -108,8 +108,7 @@ static void emit_conversation_started(struct session *s, const struct conversati
 }
 
 /* Appends a user message for agent to conv and runs the agent. */
-static void run_user_message(struct session *s, struct conversation *conv, const struct agent *agent,
-                             const char *text)
+static void run_user_message(struct session *s, struct conversation *conv, const struct agent *agent, const char *text)
 {
     struct entry *e = entry_new(ENTRY_MESSAGE_INPUT, agent->name);
     size_t first_new = conv->entries.len;

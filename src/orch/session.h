@@ -15,18 +15,18 @@ struct run;
 
 struct session {
     char *id;
-    struct loop *loop;           /* not owned */
-    struct backend *backend;     /* owned */
-    struct team *team;           /* owned */
+    struct loop *loop;       /* not owned */
+    struct backend *backend; /* owned */
+    struct team *team;       /* owned */
     struct event_stream events;
-    struct vec conversations;    /* struct conversation *, owned */
+    struct vec conversations; /* struct conversation *, owned */
     struct conversation *focused;
-    struct vec runs;             /* struct run * in flight, owned */
+    struct vec runs; /* struct run * in flight, owned */
     unsigned next_conversation;
     unsigned next_run;
-    unsigned runs_failed;        /* runs that ended in run.error, ever */
-    bool deltas;                 /* emit message.output.delta events */
-    bool interrupted;            /* SIGINT or SIGTERM: stop taking commands */
+    unsigned runs_failed; /* runs that ended in run.error, ever */
+    bool deltas;          /* emit message.output.delta events */
+    bool interrupted;     /* SIGINT or SIGTERM: stop taking commands */
 };
 
 /* Takes ownership of backend and team. */
@@ -48,8 +48,7 @@ void session_append(struct session *s, struct conversation *conv, struct agent *
 struct conversation *session_restart(struct session *s, struct conversation *conv, size_t upto, const char *text);
 
 /* Emits an `error` event; command names the command that caused it (may be NULL). */
-void session_error(struct session *s, const char *command, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void session_error(struct session *s, const char *command, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Cancels every run in flight (run.cancelled events). */
 void session_cancel_runs(struct session *s, const char *why);

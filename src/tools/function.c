@@ -34,7 +34,6 @@ struct function_run {
 /* Every run whose child has not been reaped, for the SIGCHLD handler. */
 static struct vec live_runs = {NULL, 0, 0, NULL};
 
-
 static void close_fd(struct loop *loop, int *fd, uint64_t *watch)
 {
     if (*watch)
@@ -97,11 +96,11 @@ static void run_finish_if_done(struct function_run *run)
             run->out.data[--run->out.len] = '\0';
         message = xstrdup(buf_str(&run->out));
     } else if (WIFEXITED(run->status)) {
-        message = xasprintf("%s exited with status %d%s%s", run->name, WEXITSTATUS(run->status),
-                            *detail ? ": " : "", detail);
+        message =
+            xasprintf("%s exited with status %d%s%s", run->name, WEXITSTATUS(run->status), *detail ? ": " : "", detail);
     } else {
-        message = xasprintf("%s was killed by signal %d%s%s", run->name, WTERMSIG(run->status),
-                            *detail ? ": " : "", detail);
+        message =
+            xasprintf("%s was killed by signal %d%s%s", run->name, WTERMSIG(run->status), *detail ? ": " : "", detail);
     }
     free(detail);
     function_done_fn *done = run->done;

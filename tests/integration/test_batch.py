@@ -497,19 +497,17 @@ def flags_anywhere_and_double_dash():
     status, events, stderr = run([
         "-c", "/agent create --model m1 --description=x=y early",
         "-c", "/agent create late --instructions --not-a-flag",
-        "-c", "/agent create -- --odd",
         "-c", "/start cs --verbose please, " + CHARGED_TWICE,
         "-c", "/agent update early --description \"\"",
     ], profile="support.json")
     eq(status, 0, "exit status")
     eq(stderr, "", "stderr")
-    eq(types(events), ["agent.created"] * 3 + ["conversation.started", "message.input", "run.started",
+    eq(types(events), ["agent.created"] * 2 + ["conversation.started", "message.input", "run.started",
                                                "agent.handoff", "message.output", "run.done", "agent.updated"],
        "event types")
     eq((events[0]["agent"], events[0]["definition"]["model"], events[0]["definition"]["description"]),
        ("early", "m1", "x=y"), "flags before the name, --NAME=VALUE")
     eq(events[1]["definition"].get("instructions"), "--not-a-flag", "a value that starts with --")
-    eq(events[2]["agent"], "--odd", "after --, a word is an argument")
     eq(one(events, "message.input")["content"], "--verbose please, " + CHARGED_TWICE,
        "/start takes no flags: --verbose is text")
     eq(events[-1]["definition"].get("description"), "", "--description \"\" sets it empty")
@@ -534,6 +532,7 @@ def append_plain_text_and_at_agent():
         "@sales   what does the pro plan cost?",
         "/append and for 10 users?",
         "# not a comment in -c",
+        "@billing it's the \"second\"  charge\\",
     )
     eq(status, 0, "exit status")
     eq(stderr, "", "stderr")
@@ -543,7 +542,7 @@ def append_plain_text_and_at_agent():
     eq([(e["agent"], e["content"]) for e in inputs],
        [("cs", CHARGED_TWICE), ("billing", "I need an invoice"), ("billing", "Is my \"refund\" done?"),
         ("sales", "what does the pro plan cost?"), ("sales", "and for 10 users?"),
-        ("sales", "# not a comment in -c")],
+        ("sales", "# not a comment in -c"), ("billing", "it's the \"second\"  charge\\")],
        "message.input agents and contents (plain text as typed; @sales switches the agent)")
     outputs = of_type(events, "message.output")
     eq([(e["agent"], e["content"]) for e in outputs],
@@ -552,11 +551,12 @@ def append_plain_text_and_at_agent():
         ("billing", reply_of("support.json", "billing", "refund")),
         ("sales", reply_of("support.json", "sales", "price")),
         ("sales", reply_of("support.json", "sales", "users")),
-        ("sales", fallback_of("support.json", "sales", "# not a comment in -c"))],
+        ("sales", fallback_of("support.json", "sales", "# not a comment in -c")),
+        ("billing", fallback_of("support.json", "billing", "it's the \"second\"  charge\\"))],
        "message.output agents and contents")
-    eq([e["agent"] for e in of_type(events, "run.started")], ["cs", "billing", "billing", "sales", "sales", "sales"],
-       "run.started agents")
-    eq([e["run"] for e in of_type(events, "run.done")], ["r1", "r2", "r3", "r4", "r5", "r6"], "run ids")
+    eq([e["agent"] for e in of_type(events, "run.started")],
+       ["cs", "billing", "billing", "sales", "sales", "sales", "billing"], "run.started agents")
+    eq([e["run"] for e in of_type(events, "run.done")], ["r1", "r2", "r3", "r4", "r5", "r6", "r7"], "run ids")
 
 
 # ---- (8) /history -----------------------------------------------------------------

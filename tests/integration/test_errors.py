@@ -66,22 +66,26 @@ COMMAND_ERRORS = [
     ("max_tokens_negative", "/agent create helper --max-tokens -1",
      "completion_args.max_tokens: expected an integer >= 0, got -1"),
     ("invalid_agent_name", "/agent create 'bad name'",
-     '"bad name" is not a valid agent name (1 to 64 letters, digits, _ or -)'),
+     '"bad name" is not a valid agent name (expected 1 to 64 letters, digits, _ or -, not starting with -)'),
+    ("name_starting_with_a_dash", "/agent create -- --odd",
+     '"--odd" is not a valid agent name (expected 1 to 64 letters, digits, _ or -, not starting with -)'),
     ("agent_exists", "/agent create cs", 'an agent named "cs" already exists (use /agent update)'),
     ("handoff_to_unknown_agent", "/agent create helper --handoff nobody", '--handoff nobody: no agent named "nobody"'),
     ("handoff_to_itself", "/agent update cs --handoff cs", "--handoff cs: an agent cannot hand off to itself"),
     ("unknown_tool_type", "/agent create helper --tool telepathy",
-     '--tool.type: expected one of function, web_search, web_search_premium, code_interpreter, image_generation, '
+     '--tool telepathy: type: expected one of function, web_search, web_search_premium, code_interpreter, image_generation, '
      'document_library, connector, got "telepathy"'),
     ("tool_with_a_needless_part", "/agent create helper --tool web_search:1",
      '--tool web_search:1: a web_search tool takes no ":..." part'),
     ("function_tool_without_name", "/agent create helper --tool function",
      "--tool function needs a name: --tool function:NAME"),
     ("unknown_function_tool", "/agent create helper --tool function:get_rate",
-     '--tool.function.name: no function named "get_rate" in functions'),
+     '--tool function:get_rate: function.name: no function named "get_rate" in functions'),
     ("library_tool_without_ids", "/agent create helper --tool document_library",
      "--tool document_library needs library ids: --tool document_library:ID[,ID...]"),
-    ("connector_tool", "/agent create helper --tool connector", "--tool.connector_id: missing, expected a string"),
+    ("connector_tool", "/agent create helper --tool connector", "--tool connector: connector_id: missing, expected a string"),
+    ("update_drops_a_handoff_a_rule_needs", "/agent update cs --handoff technical --handoff sales",
+     'cs\'s offline rule 1 hands off to "billing", which would no longer be among its handoffs'),
     ("delete_agent_others_hand_off_to", "/agent delete billing",
      'cannot delete "billing": cs hands off to it (remove that handoff first)'),
     ("update_without_flags", "/agent update cs",
@@ -174,6 +178,17 @@ def restart_when_the_agent_is_gone():
                        "run.done", "agent.deleted", "error"], "event types")
     eq(events[-1]["message"], "the agent that held c1 at msg_0001 no longer exists", "error message")
     eq(stderr.splitlines(), ["agentdeck: " + events[-1]["message"]], "stderr lines")
+
+
+@test
+def restart_at_a_function_call():
+    status, events, stderr = run(["-c", "/start finance What was the ECB interest rate in 2023?",
+                                  "-c", "/restart fc_0003 And in 2019?", "-c", LATER], profile="finance.json")
+    eq(status, 1, "exit status")
+    eq(one(events, "function.call")["entry_id"], "fc_0003", "function.call entry_id")
+    eq(types(events)[-1], "error", "last event")
+    check_one_error((status, events, stderr), "/restart fc_0003 And in 2019?",
+                    "fc_0003 is a function call: restart from its function.result, or from an entry before it")
 
 
 @test

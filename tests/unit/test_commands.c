@@ -13,12 +13,14 @@
 #include "cmd/command.h"
 #include "helpers.h"
 
+/* clang-format off */
 static const char *const team_json =
     "{\"functions\": {\"lookup\": {\"command\": [\"cat\"], \"description\": \"Look a thing up.\"}},"
     " \"agents\": ["
     "  {\"name\": \"cs\", \"handoffs\": [\"billing\"], \"offline\": ["
     "     {\"when\": \"charge\", \"handoff\": \"billing\"}, {\"say\": \"cs here\"}]},"
     "  {\"name\": \"billing\", \"offline\": [{\"say\": \"billing here: {input}\"}]}]}";
+/* clang-format on */
 
 /* Runs line, expects it to fail with exactly one error event saying message. */
 static void expect_failure(struct harness *h, const char *line, const char *message)
@@ -45,8 +47,9 @@ static void bad_lines_name_the_problem(void **state)
     expect_failure(&h, "/start nobody hello", "no agent named \"nobody\" (agents: cs, billing)");
     expect_failure(&h, "@nobody hello", "no agent named \"nobody\" (agents: cs, billing)");
     expect_failure(&h, "/agent", "/agent needs a subcommand: create, list, show, update, delete");
-    expect_failure(&h, "/agent frob x", "/agent: unknown subcommand \"frob\" (expected one of create, list, show, "
-                                        "update, delete)");
+    expect_failure(&h, "/agent frob x",
+                   "/agent: unknown subcommand \"frob\" (expected one of create, list, show, "
+                   "update, delete)");
     expect_failure(&h, "/agent show", "/agent show: missing argument (usage: /agent show NAME)");
     expect_failure(&h, "/agent show cs billing", "/agent show: too many arguments (usage: /agent show NAME)");
     expect_failure(&h, "/agent create x --colour red",
@@ -98,8 +101,8 @@ static void agent_create_show_update_delete(void **state)
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(def, "handoffs")), 1);
 
     assert_int_equal(harness_exec(&h, "/agent list"), CMD_OK);
-    assert_int_equal(
-        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(harness_event(&h, "agent.list", 0), "agents")), 3);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(harness_event(&h, "agent.list", 0), "agents")),
+                     3);
 
     expect_failure(&h, "/agent delete billing",
                    "cannot delete \"billing\": cs hands off to it (remove that handoff first)");
@@ -116,10 +119,12 @@ static void a_bad_flag_changes_nothing(void **state)
 
     harness_init(&h, team_json, 0);
     expect_failure(&h, "/agent create cs", "an agent named \"cs\" already exists (use /agent update)");
-    expect_failure(&h, "/agent create 'bad name'", "\"bad name\" is not a valid agent name (expected 1 to 64 "
-                                                   "letters, digits, _ or -, not starting with -)");
-    expect_failure(&h, "/agent create -- --x", "\"--x\" is not a valid agent name (expected 1 to 64 letters, "
-                                               "digits, _ or -, not starting with -)");
+    expect_failure(&h, "/agent create 'bad name'",
+                   "\"bad name\" is not a valid agent name (expected 1 to 64 "
+                   "letters, digits, _ or -, not starting with -)");
+    expect_failure(&h, "/agent create -- --x",
+                   "\"--x\" is not a valid agent name (expected 1 to 64 letters, "
+                   "digits, _ or -, not starting with -)");
     expect_failure(&h, "/agent create x --handoff x", "--handoff x: an agent cannot hand off to itself");
     assert_int_equal(harness_exec(&h, "/agent create ops"), CMD_OK);
     expect_failure(&h, "/agent update cs --model new --temperature 3",
@@ -171,7 +176,8 @@ static void conversation_commands(void **state)
     assert_string_equal(harness_str(history, "conversation"), "c1");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(history, "entries")), 11);
 
-    snprintf(line, sizeof line, "/restart %s try again", harness_str(harness_event(&h, "message.output", 0), "entry_id"));
+    snprintf(line, sizeof line, "/restart %s try again",
+             harness_str(harness_event(&h, "message.output", 0), "entry_id"));
     assert_int_equal(harness_exec(&h, line), CMD_OK);
     started = harness_event(&h, "conversation.started", 1);
     assert_string_equal(harness_str(started, "conversation"), "c2");
@@ -207,6 +213,7 @@ static void help_comes_from_the_table(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_lines_name_the_problem),
         cmocka_unit_test(agent_create_show_update_delete),
@@ -214,5 +221,6 @@ int main(void)
         cmocka_unit_test(conversation_commands),
         cmocka_unit_test(help_comes_from_the_table),
     };
+    /* clang-format on */
     return cmocka_run_group_tests_name("commands", tests, NULL, NULL);
 }

@@ -39,12 +39,13 @@ static void seq_ts_type_come_first(void **state)
     cJSON_AddStringToObject(fields, "type", "not allowed to shadow");
     assert_int_equal(event_emit(&es, "error", fields), 1);
     assert_int_equal(event_emit(&es, "warning", NULL), 2);
-    assert_int_equal(regcomp(&re,
-                             "^\\{\"seq\":1,\"ts\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z\","
-                             "\"type\":\"error\",\"message\":\"hello\"\\}\n"
-                             "\\{\"seq\":2,\"ts\":\"[^\"]+\",\"type\":\"warning\"\\}\n$",
-                             REG_EXTENDED),
-                     0);
+    assert_int_equal(
+        regcomp(&re,
+                "^\\{\"seq\":1,\"ts\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z\","
+                "\"type\":\"error\",\"message\":\"hello\"\\}\n"
+                "\\{\"seq\":2,\"ts\":\"[^\"]+\",\"type\":\"warning\"\\}\n$",
+                REG_EXTENDED),
+        0);
     if (regexec(&re, buf_str(&out), 0, NULL, 0) != 0)
         fail_msg("unexpected encoding:\n%s", buf_str(&out));
     regfree(&re);
@@ -196,6 +197,7 @@ static void journal_reports_an_unusable_folder(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(seq_ts_type_come_first),
         cmocka_unit_test(text_is_escaped),
@@ -204,5 +206,6 @@ int main(void)
         cmocka_unit_test(journal_gets_every_event),
         cmocka_unit_test(journal_reports_an_unusable_folder),
     };
+    /* clang-format on */
     return cmocka_run_group_tests_name("event", tests, NULL, NULL);
 }

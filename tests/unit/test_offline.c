@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "helpers.h"
 
+/* clang-format off */
 static const char *const team_json =
     "{\"agents\": ["
     " {\"name\": \"greeter\", \"handoffs\": [\"echo\"], \"offline\": ["
@@ -22,6 +23,7 @@ static const char *const team_json =
     "   {\"when\": \"HELLO\", \"say\": \"hi there\"}]},"
     " {\"name\": \"echo\", \"offline\": [{\"say\": \"echo: {input}\"}]},"
     " {\"name\": \"silent\"}]}";
+/* clang-format on */
 
 static void expand_templates(void **state)
 {
@@ -84,7 +86,8 @@ static void streams_word_by_word_at_the_rate(void **state)
     assert_int_equal(deltas, 8);
     for (size_t i = 0; i < deltas; i++) {
         const cJSON *d = harness_event(&h, "message.output.delta", i);
-        assert_string_equal(harness_str(d, "entry_id"), harness_str(harness_event(&h, "message.output", 0), "entry_id"));
+        assert_string_equal(harness_str(d, "entry_id"),
+                            harness_str(harness_event(&h, "message.output", 0), "entry_id"));
         buf_puts(&joined, harness_str(d, "content"));
     }
     assert_string_equal(buf_str(&joined), harness_str(harness_event(&h, "message.output", 0), "content"));
@@ -118,6 +121,7 @@ static void usage_is_estimated(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(expand_templates),
         cmocka_unit_test(rules_match_in_order_ignoring_case),
@@ -127,5 +131,6 @@ int main(void)
         cmocka_unit_test(rate_zero_sends_one_delta),
         cmocka_unit_test(usage_is_estimated),
     };
+    /* clang-format on */
     return cmocka_run_group_tests_name("offline", tests, NULL, NULL);
 }

@@ -106,6 +106,7 @@ static void join(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(plain_words),
         cmocka_unit_test(double_quotes),
@@ -116,5 +117,6 @@ int main(void)
         cmocka_unit_test(errors),
         cmocka_unit_test(join),
     };
+    /* clang-format on */
     return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 }

@@ -66,8 +66,7 @@ static void check_error_cases(const struct error_case *cases, size_t n)
         if (!error)
             fail_msg("no message\n  profile: %s", cases[i].profile);
         if (strcmp(error, cases[i].message) != 0) {
-            print_error("  profile:  %s\n  got:      %s\n  expected: %s\n", cases[i].profile, error,
-                        cases[i].message);
+            print_error("  profile:  %s\n  got:      %s\n  expected: %s\n", cases[i].profile, error, cases[i].message);
             free(error);
             fail();
         }
@@ -198,8 +197,8 @@ static void test_function_errors(void **state)
     CHECK_ERRORS(cases);
 }
 
-#define AGENT_FIELDS                                                                                              \
-    "name, model, description, instructions, tools, completion_args, handoffs, demonstrations, max_turns, "      \
+#define AGENT_FIELDS                                                                                        \
+    "name, model, description, instructions, tools, completion_args, handoffs, demonstrations, max_turns, " \
     "metadata, guardrails, offline"
 
 static void test_agent_errors(void **state)
@@ -209,12 +208,13 @@ static void test_agent_errors(void **state)
         {"{'agents': [{}]}", FILE_NAME ": agents[0].name: missing, expected a string"},
         {"{'agents': [{'name': 5}]}", FILE_NAME ": agents[0].name: expected a string"},
         {"{'agents': [{'name': 'front desk'}]}",
-         FILE_NAME ": agents[0].name: \"front desk\" is not a valid name (expected 1 to 64 letters, digits, _ or -, not starting with -)"},
+         FILE_NAME ": agents[0].name: \"front desk\" is not a valid name (expected 1 to 64 letters, digits, _ or -, "
+                   "not starting with -)"},
         {"{'agents': [{'name': '-x'}]}",
          FILE_NAME ": agents[0].name: \"-x\" is not a valid name (expected 1 to 64 letters, digits, _ or -, not "
                    "starting with -)"},
-        {"{'agents': [{'name': ''}]}",
-         FILE_NAME ": agents[0].name: \"\" is not a valid name (expected 1 to 64 letters, digits, _ or -, not starting with -)"},
+        {"{'agents': [{'name': ''}]}", FILE_NAME
+         ": agents[0].name: \"\" is not a valid name (expected 1 to 64 letters, digits, _ or -, not starting with -)"},
         {"{'agents': [{'name': "
          "'a1234567890123456789012345678901234567890123456789012345678901234'}]}",
          FILE_NAME ": agents[0].name: \"a1234567890123456789012345678901234567890123456789012345678901234\" is not "
@@ -283,9 +283,9 @@ static void test_handoff_errors(void **state)
     CHECK_ERRORS(cases);
 }
 
-#define FN_PROFILE(tools)                                                                                        \
+#define FN_PROFILE(tools) \
     "{'functions': {'f': ['x'], 'get_rate': ['y']}, 'agents': [{'name': 'a', 'tools': " tools "}]}"
-#define TOOL_TYPES                                                                                                \
+#define TOOL_TYPES \
     "function, web_search, web_search_premium, code_interpreter, image_generation, document_library, connector"
 
 static void test_tool_errors(void **state)
@@ -355,8 +355,8 @@ static void test_tool_errors(void **state)
 
 #define ARGS_PROFILE(args) "{'agents': [{'name': 'a', 'completion_args': " args "}]}"
 #define ARGS_AT FILE_NAME ": agents[0].completion_args"
-#define ARGS_FIELDS                                                                                               \
-    "temperature, top_p, max_tokens, stop, random_seed, presence_penalty, frequency_penalty, response_format, "  \
+#define ARGS_FIELDS                                                                                             \
+    "temperature, top_p, max_tokens, stop, random_seed, presence_penalty, frequency_penalty, response_format, " \
     "tool_choice, prediction, reasoning_effort"
 
 static void test_completion_args_errors(void **state)
@@ -406,8 +406,8 @@ static void test_completion_args_errors(void **state)
     CHECK_ERRORS(cases);
 }
 
-#define RULES_PROFILE(rules)                                                                                      \
-    "{'functions': {'f': ['x']}, 'agents': [{'name': 'a', 'handoffs': ['b'], "                                  \
+#define RULES_PROFILE(rules)                                                   \
+    "{'functions': {'f': ['x']}, 'agents': [{'name': 'a', 'handoffs': ['b'], " \
     "'tools': [{'type': 'function', 'function': {'name': 'f'}}], 'offline': " rules "}, {'name': 'b'}]}"
 #define RULES_AT FILE_NAME ": agents[0].offline"
 
@@ -550,13 +550,13 @@ static void test_forward_handoffs(void **state)
 
 static void test_function_forms(void **state)
 {
-    struct team *team = must_parse(
-        "{'functions': {"
-        "  'bare': ['date', '-u'],"
-        "  'abs': {'command': ['/bin/echo', 'hi'], 'timeout': 2.5, 'description': 'Says hi.',"
-        "          'parameters': {'type': 'object', 'properties': {'x': {'type': 'string'}}}},"
-        "  'tiny': {'command': ['true'], 'timeout': 0.0001}"
-        "}, 'agents': [{'name': 'a'}]}");
+    struct team *team =
+        must_parse("{'functions': {"
+                   "  'bare': ['date', '-u'],"
+                   "  'abs': {'command': ['/bin/echo', 'hi'], 'timeout': 2.5, 'description': 'Says hi.',"
+                   "          'parameters': {'type': 'object', 'properties': {'x': {'type': 'string'}}}},"
+                   "  'tiny': {'command': ['true'], 'timeout': 0.0001}"
+                   "}, 'agents': [{'name': 'a'}]}");
     const struct function_def *fn;
     const cJSON *params;
     (void)state;
@@ -998,8 +998,8 @@ static void test_shipped_finance(void **state)
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(function, "name")->valuestring, "get_interest_rate");
     assert_non_null(cJSON_GetObjectItemCaseSensitive(function, "description"));
     assert_string_equal(
-        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
-                               cJSON_GetObjectItemCaseSensitive(function, "parameters"), "required"), 0)
+        cJSON_GetArrayItem(
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(function, "parameters"), "required"), 0)
             ->valuestring,
         "year");
 
@@ -1030,6 +1030,7 @@ static void test_shipped_finance(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_top_level_errors),
@@ -1053,6 +1054,7 @@ int main(void)
         cmocka_unit_test(test_shipped_support),
         cmocka_unit_test(test_shipped_finance),
     };
+    /* clang-format on */
 
     return cmocka_run_group_tests_name("profile", tests, NULL, NULL);
 }

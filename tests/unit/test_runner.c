@@ -17,6 +17,7 @@
 
 #define FN_TOOL(n) "{\"type\": \"function\", \"function\": {\"name\": \"" n "\"}}"
 
+/* clang-format off */
 static const char *const team_json =
     "{\"max_turns\": 4,"
     " \"functions\": {"
@@ -36,6 +37,7 @@ static const char *const team_json =
     "  {\"name\": \"ping\", \"handoffs\": [\"pong\"], \"offline\": [{\"handoff\": \"pong\"}]},"
     "  {\"name\": \"pong\", \"handoffs\": [\"ping\"], \"offline\": [{\"handoff\": \"ping\"}]},"
     "  {\"name\": \"talker\", \"offline\": [{\"say\": \"one two three four five six seven eight nine ten\"}]}]}";
+/* clang-format on */
 
 static void function_call_round_trip(void **state)
 {
@@ -107,8 +109,7 @@ static void function_nonzero_exit(void **state)
 
 static void function_missing_program(void **state)
 {
-    expect_function_failure("missing",
-                            "missing: cannot run /nonexistent/agentdeck-tool: No such file or directory");
+    expect_function_failure("missing", "missing: cannot run /nonexistent/agentdeck-tool: No such file or directory");
 }
 
 static void max_turns_is_a_run_error(void **state)
@@ -165,6 +166,7 @@ static void cancel_stops_everything(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(function_call_round_trip),
         cmocka_unit_test(function_timeout),
@@ -174,5 +176,6 @@ int main(void)
         cmocka_unit_test(runs_share_one_loop),
         cmocka_unit_test(cancel_stops_everything),
     };
+    /* clang-format on */
     return cmocka_run_group_tests_name("runner", tests, NULL, NULL);
 }
