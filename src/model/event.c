@@ -3,9 +3,11 @@
 #include "model/event.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/clock.h"
 #include "core/xalloc.h"
+#include "text/utf8.h"
 
 static void sink_free_item(void *item)
 {
@@ -33,6 +35,30 @@ void event_stream_add_sink(struct event_stream *es, const struct event_sink *sin
     vec_push(&es->sinks, copy);
 }
 
+/* Repairs every string (and key) of item that is not UTF-8: the stream is
+ * JSON, and its text comes from models, tools and terminals. */
+static void repair_strings(cJSON *item)
+{
+    for (; item; item = item->next) {
+        if (item->string && !(item->type & cJSON_StringIsConst) && !utf8_valid(item->string, strlen(item->string))) {
+            char *key = utf8_repair(item->string, strlen(item->string));
+            char *copy = cJSON_malloc(strlen(key) + 1);
+            if (!copy)
+                fatal("out of memory repairing an event");
+            strcpy(copy, key);
+            cJSON_free(item->string);
+            item->string = copy;
+            free(key);
+        }
+        if (cJSON_IsString(item) && !utf8_valid(item->valuestring, strlen(item->valuestring))) {
+            char *value = utf8_repair(item->valuestring, strlen(item->valuestring));
+            cJSON_SetValuestring(item, value);
+            free(value);
+        }
+        repair_strings(item->child);
+    }
+}
+
 int64_t event_emit(struct event_stream *es, const char *type, cJSON *fields)
 {
     cJSON *ev = cJSON_CreateObject();
@@ -44,6 +70,7 @@ int64_t event_emit(struct event_stream *es, const char *type, cJSON *fields)
     cJSON_AddStringToObject(ev, "ts", ts);
     cJSON_AddStringToObject(ev, "type", type);
     if (fields) {
+        repair_strings(fields->child);
         /* Move the fields over, keeping their order. */
         cJSON *item;
         while ((item = fields->child) != NULL) {

@@ -1313,6 +1313,15 @@ struct team *profile_parse(const char *text, const char *path, char **error)
     root = cJSON_ParseWithOpts(text, &end, true);
     if (!root) {
         size_t offset = end ? (size_t)(end - text) : 0;
+        /* cJSON reports a key it expected but did not find (`{"a": 1,}`)
+         * one byte past the character at fault: point at the brace. */
+        if (offset > 0 && text[offset - 1] == '}') {
+            size_t before = offset - 1;
+            while (before > 0 && strchr(" \t\r\n", text[before - 1]))
+                before--;
+            if (before > 0 && text[before - 1] == ',')
+                offset--;
+        }
         *error = json_error(name, text, offset);
         return NULL;
     }

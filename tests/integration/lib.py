@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """A tiny TAP harness for agentdeck's integration tests (Python 3, stdlib only).
 
 The tests run the real binary in batch mode and look at what it prints:
@@ -159,8 +160,8 @@ RFC3339_UTC = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|
 
 class Result(tuple):
     """(status, events, stderr), with more as attributes: stdout (the text),
-    lines (the stdout lines), state_home (the XDG_STATE_HOME of the run),
-    elapsed (seconds), args."""
+    state_home (the XDG_STATE_HOME of the run), cwd (its working folder),
+    elapsed (seconds) and args."""
 
     def __new__(cls, status, events, stderr, **extra):
         self = tuple.__new__(cls, (status, events, stderr))
@@ -265,7 +266,11 @@ def run(args, stdin=None, env=None, timeout=30, profile=None, state_home=None, c
     partial = Result(proc.returncode, [], stderr, stdout=stdout, state_home=state_home, elapsed=elapsed,
                      args=args, cwd=cwd)
     _runs.append(partial)
-    check("\ufffd" not in stdout, "stdout is not valid UTF-8")
+    try:
+        proc.stdout.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise Failure("stdout is not valid UTF-8: byte %d (0x%02x) in %s" %
+                      (e.start, proc.stdout[e.start], _show(proc.stdout[max(0, e.start - 60):e.start + 20])))
     events = parse_events(stdout)
     result = Result(proc.returncode, events, stderr, stdout=stdout, state_home=state_home, elapsed=elapsed,
                     args=args, cwd=cwd)

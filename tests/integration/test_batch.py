@@ -15,7 +15,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lib  # noqa: E402
-from lib import check, contains, eq, journals, of_type, one, run, run_text, test, types, write_file, write_profile  # noqa: E402
+from lib import (check, contains, eq, journals, of_type, one, run, run_text, test, types,  # noqa: E402
+                 write_file, write_profile)
 
 CHARGED_TWICE = "Why was I charged twice?"
 ECB_2023 = "What was the ECB interest rate in 2023?"
@@ -696,7 +697,8 @@ def endless_handoffs_stop_at_max_turns():
     eq([(e["previous_agent"], e["next_agent"]) for e in of_type(events, "agent.handoff")],
        [("ping", "pong"), ("pong", "ping")] * 2, "handoffs")
     err = events[-1]
-    eq((err.get("conversation"), err.get("run"), err.get("turns")), ("c1", "r1", 4), "run.error conversation, run, turns")
+    eq((err.get("conversation"), err.get("run"), err.get("turns")), ("c1", "r1", 4),
+       "run.error conversation, run, turns")
     contains(err.get("message"), "max_turns (4) reached", "run.error message")
     check_usage(err)
     lines = stderr.splitlines()
@@ -903,6 +905,49 @@ def sigterm_cancels_the_run_with_status_130():
     interrupt(signal.SIGTERM, "terminated (SIGTERM)")
 
 
+def function_profile(functions, rules):
+    """A profile with one agent t whose function tools are functions (name ->
+    definition) and whose offline rules are rules, then a catch-all."""
+    return write_profile({
+        "agents": [{"name": "t",
+                    "tools": [{"type": "function", "function": {"name": n}} for n in functions],
+                    "offline": rules + [{"say": "got {input}"}]}],
+        "functions": functions,
+    })
+
+
+@test
+def function_as_a_bare_argv_and_final_newlines_dropped():
+    path = function_profile({"today": ["printf", "2026-01-01\\n\\n"]},
+                            [{"when": "^date", "call": {"name": "today"}}])
+    status, events, stderr = run(["-c", "/start t date please"], profile=path)
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(one(events, "function.result")["result"], "2026-01-01", "function.result result")
+    eq(one(events, "message.output")["content"], "got 2026-01-01", "message.output content")
+
+
+@test
+def function_output_over_1_mib_is_cut_off():
+    path = function_profile({"big": ["sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' x"]},
+                            [{"when": "^big", "call": {"name": "big"}}])
+    status, events, stderr = run(["-c", "/start t big"], profile=path)
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    result = one(events, "function.result")["result"]
+    eq(result, "x" * 1048576 + "\n[output cut off at 1048576 bytes]", "function.result result")
+
+
+@test
+def function_that_leaves_a_background_child_is_not_waited_for():
+    path = function_profile({"bg": {"command": ["sh", "-c", "sleep 20 & echo started"], "timeout": 25}},
+                            [{"when": "^bg", "call": {"name": "bg"}}])
+    result = run(["-c", "/start t bg"], profile=path)
+    eq(result.status, 0, "exit status")
+    check(result.elapsed < FAST, "took %.1f s, expected under %g s" % (result.elapsed, FAST))
+    eq(one(result.events, "function.result")["result"], "started", "function.result result")
+
+
 # ---- (13) --help, --version, /help ---------------------------------------------
 
 
@@ -924,9 +969,11 @@ def help_and_version_on_stdout():
 
 @test
 def help_command_is_an_event():
-    status, events, stderr = run(["-c", "/help", "-c", "/help start", "-c", "/help /agent"])
+    status, events, stderr = run(["-c", "/help", "-c", "/help start", "-c", "/help /agent", "-c", "/help @"])
     eq(status, 0, "exit status")
-    eq(types(events), ["help"] * 3, "event types")
+    eq(types(events), ["help"] * 4, "event types")
+    eq(events[3].get("topic"), "@", "/help @ topic")
+    contains(events[3].get("text"), "@AGENT TEXT...", "/help @ text")
     check("topic" not in events[0], "/help has a topic")
     for cmd in ("/start", "/append", "/history", "/restart", "/agent", "/quit"):
         contains(events[0].get("text"), cmd, "/help text")

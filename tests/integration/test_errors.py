@@ -16,7 +16,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lib  # noqa: E402
-from lib import check, contains, eq, journals, of_type, one, run, test, types, write_file, write_profile  # noqa: E402
+from lib import (check, contains, eq, journals, of_type, one, run, test, types,  # noqa: E402
+                 write_file, write_profile)
 
 CHARGED_TWICE = "Why was I charged twice?"
 LATER = "/agent list"  # a command that works, to see whether it runs
@@ -73,7 +74,8 @@ COMMAND_ERRORS = [
     ("handoff_to_unknown_agent", "/agent create helper --handoff nobody", '--handoff nobody: no agent named "nobody"'),
     ("handoff_to_itself", "/agent update cs --handoff cs", "--handoff cs: an agent cannot hand off to itself"),
     ("unknown_tool_type", "/agent create helper --tool telepathy",
-     '--tool telepathy: type: expected one of function, web_search, web_search_premium, code_interpreter, image_generation, '
+     "--tool telepathy: type: expected one of function, web_search, web_search_premium, code_interpreter, "
+     "image_generation, "
      'document_library, connector, got "telepathy"'),
     ("tool_with_a_needless_part", "/agent create helper --tool web_search:1",
      '--tool web_search:1: a web_search tool takes no ":..." part'),
@@ -83,7 +85,8 @@ COMMAND_ERRORS = [
      '--tool function:get_rate: function.name: no function named "get_rate" in functions'),
     ("library_tool_without_ids", "/agent create helper --tool document_library",
      "--tool document_library needs library ids: --tool document_library:ID[,ID...]"),
-    ("connector_tool", "/agent create helper --tool connector", "--tool connector: connector_id: missing, expected a string"),
+    ("connector_tool", "/agent create helper --tool connector",
+     "--tool connector: connector_id: missing, expected a string"),
     ("update_drops_a_handoff_a_rule_needs", "/agent update cs --handoff technical --handoff sales",
      'cs\'s offline rule 1 hands off to "billing", which would no longer be among its handoffs'),
     ("delete_agent_others_hand_off_to", "/agent delete billing",
@@ -432,6 +435,34 @@ def unwritable_state_folder_is_a_warning():
     check(lines[0].startswith("agentdeck: warning: "), "stderr is not a warning: %r" % lines[0])
     contains(lines[0], blocker, "stderr (names the folder)")
     contains(lines[0], "without a journal", "stderr")
+
+
+# ---- stdout is UTF-8 whatever comes in ----------------------------------------------
+# doc/events.md: "One JSON object per line, UTF-8". Bytes that are not UTF-8,
+# from a function or from the commands, must not reach stdout as they are.
+
+
+@test
+def function_output_that_is_not_utf8():
+    path = write_profile({
+        "agents": [{"name": "t", "tools": [{"type": "function", "function": {"name": "bin"}}],
+                    "offline": [{"when": "^bin", "call": {"name": "bin"}}, {"say": "got {input}"}]}],
+        "functions": {"bin": ["printf", "ab\\377cd"]},
+    })
+    status, events, stderr = run(["-c", "/start t bin"], profile=path)  # run() fails on invalid UTF-8
+    eq(status, 0, "exit status")
+    result = one(events, "function.result")["result"]
+    check(result.startswith("ab") and result.endswith("cd"), "function.result result: %r" % result)
+    eq(types(events)[-1], "run.done", "last event")
+
+
+@test
+def command_text_that_is_not_utf8():
+    path = write_file("latin1.txt", "")
+    with open(path, "wb") as f:
+        f.write(b"/start cs caf\xe9: why was I charged twice?\n")
+    result = run(["--batch", path], profile="support.json")  # run() fails on invalid UTF-8
+    check(result.status in (0, 1), "exit status %d" % result.status)
 
 
 # ---- stdout carries only events ----------------------------------------------------

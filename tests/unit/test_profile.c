@@ -122,7 +122,7 @@ static void test_json_errors(void **state)
     static const struct error_case cases[] = {
         {"", FILE_NAME ": line 1, column 1: not valid JSON"},
         {"{} x", FILE_NAME ": line 1, column 4: not valid JSON"},
-        {"{\n  'agents': [\n    {'name': 'cs',}\n  ]\n}", FILE_NAME ": line 3, column 20: not valid JSON"},
+        {"{\n  'agents': [\n    {'name': 'cs',}\n  ]\n}", FILE_NAME ": line 3, column 19: not valid JSON"},
         {"{\n  'name': 'caf\xc3\xa9' 'agents': []\n}", FILE_NAME ": line 2, column 18: not valid JSON"},
         {"[]", FILE_NAME ": expected a JSON object with \"agents\""},
         {"'agents'", FILE_NAME ": expected a JSON object with \"agents\""},
