@@ -122,8 +122,6 @@ def support_handoff_to_billing_events_in_order():
 
     ids = [e["entry_id"] for e in events if "entry_id" in e]
     eq(len(set(ids)), len(ids), "entry ids are unique")
-    stamps = [e["ts"] for e in events]
-    eq(stamps, sorted(stamps), "ts never goes back")
 
 
 @test
@@ -252,7 +250,7 @@ def finance_year_without_a_rate_is_an_answer_not_an_error():
 BATCH = """# A support session, in a file.
 
 /start cs Why was I charged twice?
-   
+\x20\x20\x20
    # an indented comment, then a blank line
 
 \t/append Can I get an invoice?
@@ -494,7 +492,7 @@ def quoting_table_of_the_manual():
 
 
 @test
-def flags_anywhere_and_double_dash():
+def flags_before_and_after_the_name():
     status, events, stderr = run([
         "-c", "/agent create --model m1 --description=x=y early",
         "-c", "/agent create late --instructions --not-a-flag",
@@ -699,11 +697,12 @@ def endless_handoffs_stop_at_max_turns():
     err = events[-1]
     eq((err.get("conversation"), err.get("run"), err.get("turns")), ("c1", "r1", 4),
        "run.error conversation, run, turns")
-    contains(err.get("message"), "max_turns (4) reached", "run.error message")
+    eq((err.get("agent"), err.get("message")), ("ping", "max_turns (4) reached before ping gave a final answer"),
+       "run.error agent and message")
     check_usage(err)
-    lines = stderr.splitlines()
-    eq(len(lines), 1, "stderr lines")
-    contains(lines[0], "max_turns (4) reached", "stderr")
+    eq(stderr.splitlines(),
+       ["agentdeck: run r1 of ping in c1 failed: max_turns (4) reached before ping gave a final answer"],
+       "stderr lines")
 
 
 @test
@@ -806,6 +805,16 @@ def read_pid(pid_path):
         return int(f.read().strip())
 
 
+def kill_pid_file(pid_path):
+    """Kills the function of pid_path if it still runs (after a failed test)."""
+    try:
+        pid = read_pid(pid_path)
+        if lib.pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
 @test
 def timed_out_function_process_is_killed():
     path, pid_path = pid_file_function(1)
@@ -813,7 +822,9 @@ def timed_out_function_process_is_killed():
     check(result.elapsed < FAST, "took %.1f s, expected under %g s" % (result.elapsed, FAST))
     eq(types(result.events)[-1], "run.done", "last event")
     check(os.path.exists(pid_path), "the function never ran")
-    check(lib.wait_gone(read_pid(pid_path)), "the timed-out function (sleep 30) is still running")
+    gone = lib.wait_gone(read_pid(pid_path))
+    kill_pid_file(pid_path)
+    check(gone, "the timed-out function (sleep 30) is still running")
 
 
 def interrupt(signo, message):
@@ -832,6 +843,9 @@ def interrupt(signo, message):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        gone = lib.wait_gone(read_pid(pid_path)) if os.path.exists(pid_path) else True
+        if not gone:
+            kill_pid_file(pid_path)
     stdout = b"".join(lines).decode("utf-8") + out.decode("utf-8")
     events = lib.parse_events(stdout)
     eq(proc.returncode, 130, "exit status")
@@ -842,7 +856,7 @@ def interrupt(signo, message):
        ("c1", "tooler", "r1", message), "run.cancelled")
     check_usage(cancelled)
     check(os.path.exists(pid_path), "the function never ran")
-    check(lib.wait_gone(read_pid(pid_path)), "the function (sleep 30) is still running after the interrupt")
+    check(gone, "the function (sleep 30) is still running after the interrupt")
     with open(journals(state_home)[0], encoding="utf-8") as f:
         eq(f.read(), stdout, "journal text")
 
@@ -882,11 +896,7 @@ def sigkill_leaves_every_event_in_the_journal():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if os.path.exists(pid_path):
-            try:
-                os.kill(read_pid(pid_path), signal.SIGKILL)  # the orphaned function
-            except (ProcessLookupError, ValueError):
-                pass
+        kill_pid_file(pid_path)  # the function, orphaned by the kill
     stdout = b"".join(lines).decode("utf-8") + out.decode("utf-8")
     eq(types(lib.parse_events(stdout))[-1], "function.call", "last event before the kill")
     files = journals(state_home)
