@@ -43,9 +43,9 @@ static void diagnostic_line(void *ud, const cJSON *ev, const char *line)
             fprintf(out, "agentdeck: %s\n", message);
     } else if (strcmp(type, "warning") == 0) {
         fprintf(out, "agentdeck: warning: %s\n", message);
-    } else if (strcmp(type, "run.error") == 0) {
-        fprintf(out, "agentdeck: run %s of %s in %s failed: %s\n", field(ev, "run"), field(ev, "agent"),
-                field(ev, "conversation"), message);
+    } else if (strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
+        fprintf(out, "agentdeck: run %s of %s in %s %s: %s\n", field(ev, "run"), field(ev, "agent"),
+                field(ev, "conversation"), type[4] == 'e' ? "failed" : "cancelled", message);
     }
     fflush(out);
 }
@@ -71,6 +71,12 @@ bool batch_run_command(struct session *s, const char *line, bool *quit)
     enum cmd_status st = command_execute(s, line);
 
     loop_run_until(s->loop, runs_finished, s);
+    if (session_runs_in_flight(s)) {
+        /* The loop has nothing left to wait for, yet a run is waiting: a
+         * bug, and it must not pass for success. */
+        session_error(s, line, "a run stopped with nothing left to wait for (a bug in agentdeck): cancelling it");
+        session_cancel_runs(s, "stalled");
+    }
     runner_reap(s);
     if (st == CMD_QUIT)
         *quit = true;
