@@ -238,7 +238,7 @@ int main(int argc, char **argv)
         batch_add_sinks(session, stdout, stderr);
         loop_on_signal(loop, SIGINT, on_interrupt, session);
         loop_on_signal(loop, SIGTERM, on_interrupt, session);
-        status = batch_run_lines(session, &o.commands, o.keep_going);
+        status = batch_run_lines(session, &o.commands, o.keep_going) ? 0 : EXIT_COMMAND_FAILED;
         if (session->interrupted)
             status = EXIT_INTERRUPTED;
     } else {

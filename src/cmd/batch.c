@@ -83,7 +83,7 @@ bool batch_run_command(struct session *s, const char *line, bool *quit)
     return st != CMD_FAILED && s->runs_failed == failed_before;
 }
 
-int batch_run_lines(struct session *s, const struct vec *lines, bool keep_going)
+bool batch_run_lines(struct session *s, const struct vec *lines, bool keep_going)
 {
     bool ok = true, quit = false;
 
@@ -94,7 +94,7 @@ int batch_run_lines(struct session *s, const struct vec *lines, bool keep_going)
                 break;
         }
     }
-    return ok ? 0 : 1;
+    return ok;
 }
 
 int batch_read_file(const char *path, struct vec *lines, char **error)

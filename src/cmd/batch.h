@@ -17,8 +17,8 @@ void batch_add_sinks(struct session *s, FILE *events_out, FILE *diagnostics);
 bool batch_run_command(struct session *s, const char *line, bool *quit);
 
 /* Runs lines (char *) in order; stops at the first failure unless keep_going.
- * Returns the exit status: 0 when every command succeeded, 1 otherwise. */
-int batch_run_lines(struct session *s, const struct vec *lines, bool keep_going);
+ * Returns whether every command succeeded. */
+bool batch_run_lines(struct session *s, const struct vec *lines, bool keep_going);
 
 /* Reads the commands of path ("-": stdin), one a line; blank lines and
  * lines starting with # are skipped. Returns 0, or -1 with *error set. */
