@@ -315,18 +315,26 @@ static enum cmd_status cmd_start(struct cmd_call *call)
     return CMD_OK;
 }
 
-/* Appends text to the focused conversation, with agent (NULL: its current agent). */
-static enum cmd_status append_text(struct cmd_call *call, struct agent *agent, const char *text)
+/* Sends text in the focused conversation, to agent (NULL: its current
+ * agent). With no conversation yet, plain text and @AGENT start one: with
+ * AGENT, or the team's first agent, its entry point. /append does not. */
+static enum cmd_status send_text(struct cmd_call *call, struct agent *agent, const char *text, bool may_start)
 {
     struct session *s = call->session;
     struct conversation *conv = s->focused;
 
+    if (!*text)
+        return fail(call, "nothing to send: the message is empty");
+    if (!conv && may_start) {
+        if (!agent && !(agent = vec_get(&s->team->agents, 0)))
+            return fail(call, "no agents yet: create one with /agent create NAME, or open a profile");
+        session_start(s, agent, text);
+        return CMD_OK;
+    }
     if (!conv)
         return fail(call, "no conversation yet: start one with /start AGENT TEXT");
     if (!agent && !(agent = need_agent(call, conv->agent)))
         return CMD_FAILED;
-    if (!*text)
-        return fail(call, "nothing to send: the message is empty");
     if (conv->runs_in_flight)
         return fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
     session_append(s, conv, agent, text);
@@ -336,7 +344,7 @@ static enum cmd_status append_text(struct cmd_call *call, struct agent *agent, c
 static enum cmd_status cmd_append(struct cmd_call *call)
 {
     char *text = cmd_join(&call->args, 0);
-    enum cmd_status st = append_text(call, NULL, text);
+    enum cmd_status st = send_text(call, NULL, text, false);
     free(text);
     return st;
 }
@@ -683,7 +691,7 @@ enum cmd_status command_execute(struct session *s, const char *line)
 
     if (*line != '/' && *line != '@') {
         /* Plain text: sent as typed, no quoting rules. */
-        st = append_text(&call, NULL, line);
+        st = send_text(&call, NULL, line, true);
     } else if (*line == '@') {
         /* @AGENT, then the text as typed, like plain text. */
         size_t namelen = strcspn(line + 1, " \t");
@@ -692,7 +700,7 @@ enum cmd_status command_execute(struct session *s, const char *line)
         const char *text = line + 1 + namelen;
         while (*text == ' ' || *text == '\t')
             text++;
-        st = agent ? append_text(&call, agent, text) : CMD_FAILED;
+        st = agent ? send_text(&call, agent, text, true) : CMD_FAILED;
         free(name);
     } else if (cmd_split(line, &words, &error) < 0) {
         st = fail(&call, "%s", error);

@@ -356,7 +356,8 @@ int console_run(struct session *s, const char *profile_path)
         buf_printf(&line, "%s%s", i ? ", " : ": ", ((struct agent *)s->team->agents.items[i])->name);
     buf_init(&banner);
     put_wrapped(&banner, buf_str(&line));
-    buf_puts(&banner, "Type /help for the commands, /start AGENT TEXT to begin, /quit to leave.\n");
+    buf_puts(&banner, s->team->agents.len ? "Type a message to begin, /help for the commands, /quit to leave.\n"
+                                          : "/agent create NAME makes an agent; /help lists the commands.\n");
     print_above(&c, buf_str(&banner));
     buf_fini(&banner);
     buf_fini(&line);

@@ -125,6 +125,30 @@ def support_handoff_to_billing_events_in_order():
 
 
 @test
+def plain_text_first_starts_a_conversation_with_the_first_agent():
+    status, events, stderr = run(["-c", CHARGED_TWICE], profile="support.json")
+    eq(status, 0, "exit status")
+    eq(one(events, "conversation.started")["agent"], "cs", "the profile's first agent takes it")
+    eq(one(events, "agent.handoff")["next_agent"], "billing", "handoff")
+    eq(one(events, "message.output")["agent"], "billing", "who answers")
+
+
+@test
+def at_agent_first_starts_a_conversation_with_that_agent():
+    status, events, stderr = run(["-c", "@billing I was charged twice"], profile="support.json")
+    eq(status, 0, "exit status")
+    eq(one(events, "conversation.started")["agent"], "billing", "conversation.started agent")
+    eq(one(events, "message.input")["content"], "I was charged twice", "message.input content")
+
+
+@test
+def a_hash_in_a_c_command_is_text_not_a_comment():
+    status, events, stderr = run(["-c", "# not a comment"], profile="support.json")
+    eq(status, 0, "exit status")
+    eq(one(events, "message.input")["content"], "# not a comment", "message.input content")
+
+
+@test
 def every_event_has_consecutive_seq_and_utc_ts():
     # run() already fails on a line without seq/ts/type or a seq that does not
     # count 1, 2, 3...; here across several commands and runs.

@@ -58,7 +58,6 @@ static void bad_lines_name_the_problem(void **state)
     expect_failure(&h, "/agent create x --model", "/agent create: --model needs a value (M)");
     expect_failure(&h, "/agent create x --model a --model b", "/agent create: --model is given twice");
     expect_failure(&h, "/start cs \"open", "unterminated \" quote at column 11");
-    expect_failure(&h, "hello there", "no conversation yet: start one with /start AGENT TEXT");
     expect_failure(&h, "/append hello", "no conversation yet: start one with /start AGENT TEXT");
     expect_failure(&h, "/history", "no conversation yet: start one with /start AGENT TEXT");
     expect_failure(&h, "/restart msg_9999 again", "no entry with id \"msg_9999\" (see /history)");
@@ -66,6 +65,28 @@ static void bad_lines_name_the_problem(void **state)
     /* Nothing ran. */
     assert_int_equal(harness_count(&h, "run.started"), 0);
     assert_int_equal(h.session->conversations.len, 0);
+    harness_fini(&h);
+
+    harness_init(&h, NULL, 0);
+    expect_failure(&h, "hello", "no agents yet: create one with /agent create NAME, or open a profile");
+    harness_fini(&h);
+}
+
+static void text_without_a_conversation_starts_one(void **state)
+{
+    struct harness h;
+
+    harness_init(&h, team_json, 0);
+    /* Plain text goes to the team's first agent, its entry point. */
+    assert_int_equal(harness_exec(&h, "I was charged twice"), CMD_OK);
+    assert_string_equal(harness_str(harness_event(&h, "conversation.started", 0), "agent"), "cs");
+    assert_string_equal(harness_str(harness_event(&h, "message.output", 0), "agent"), "billing");
+    harness_fini(&h);
+
+    harness_init(&h, team_json, 0);
+    assert_int_equal(harness_exec(&h, "@billing hello"), CMD_OK);
+    assert_string_equal(harness_str(harness_event(&h, "conversation.started", 0), "agent"), "billing");
+    assert_string_equal(harness_str(harness_event(&h, "message.output", 0), "content"), "billing here: hello");
     harness_fini(&h);
 }
 
@@ -216,6 +237,7 @@ int main(void)
     /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_lines_name_the_problem),
+        cmocka_unit_test(text_without_a_conversation_starts_one),
         cmocka_unit_test(agent_create_show_update_delete),
         cmocka_unit_test(a_bad_flag_changes_nothing),
         cmocka_unit_test(conversation_commands),
