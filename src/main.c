@@ -189,6 +189,13 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     batch = o.batch || o.commands.len;
+    if (!batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
+        fputs("agentdeck: the console needs a terminal; to run commands from a file or a pipe, use --batch FILE "
+              "(--batch - for stdin) or -c COMMAND\n",
+              stderr);
+        vec_fini(&o.commands);
+        return EXIT_USAGE;
+    }
 
     if (o.batch && !o.commands.len && batch_read_file(o.batch, &o.commands, &error) < 0) {
         fprintf(stderr, "agentdeck: %s\n", error);

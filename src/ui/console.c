@@ -28,6 +28,8 @@ struct console {
     size_t lines_printed; /* its wrapped lines that have scrolled up */
     bool partial_shown;
     bool in_line_handler;
+    bool input_closed; /* Ctrl-D: quit once no run is in flight */
+    uint64_t stdin_watch;
 };
 
 static struct console *the_console; /* readline's line handler has no user data */
@@ -46,9 +48,10 @@ static void print_above(struct console *c, const char *text)
     char *saved;
     int point;
 
-    if (c->in_line_handler) {
+    if (c->in_line_handler || c->input_closed) {
         /* Readline has left the accepted line and shows a fresh prompt
-         * when the handler returns: plain printing is right here. */
+         * when the handler returns (or shows none, input being closed):
+         * plain printing is right here. */
         fputs(text, stdout);
         fflush(stdout);
         return;
@@ -91,17 +94,24 @@ static double num(const cJSON *ev, const char *key)
 }
 
 /* Copies text with control characters shown as visible escapes: model
- * output must not drive the terminal. */
-static void put_clean(struct buf *out, const char *text)
+ * output must not drive the terminal. one_line turns newlines into blanks. */
+static void put_text(struct buf *out, const char *text, bool one_line)
 {
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '\n' || *p == '\t')
+        if (one_line && (*p == '\n' || *p == '\t'))
+            buf_putc(out, ' ');
+        else if (*p == '\n' || *p == '\t')
             buf_putc(out, (char)*p);
         else if (*p < 0x20 || *p == 0x7f)
             buf_printf(out, "^%c", *p == 0x7f ? '?' : *p + 0x40);
         else
             buf_putc(out, (char)*p);
     }
+}
+
+static void put_clean(struct buf *out, const char *text)
+{
+    put_text(out, text, false);
 }
 
 /* Columns a UTF-8 string takes, counting each character as one. */
@@ -113,16 +123,19 @@ static size_t columns(const char *s, size_t len)
     return n;
 }
 
-/* Word-wraps text to width into lines (new strings); continuation lines
- * start with two spaces. */
-static void wrap_lines(const char *text, size_t width, struct vec *lines)
+/* Word-wraps text to width into lines (new strings). A line that wraps
+ * goes on indented by two spaces; so does every line after the first when
+ * body is set (a message's text under its "agent: " label). */
+static void wrap_lines(const char *text, size_t width, bool body, struct vec *lines)
 {
     const char *p = text;
+    bool wrapped = false;
 
     do {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        size_t room = lines->len ? width - 2 : width;
+        bool indent = wrapped || (body && lines->len);
+        size_t room = indent ? width - 2 : width;
         size_t cut = len;
 
         if (columns(p, len) > room) {
@@ -138,9 +151,10 @@ static void wrap_lines(const char *text, size_t width, struct vec *lines)
             while (cut < len && (((unsigned char)p[cut] & 0xc0) == 0x80))
                 cut++;
         }
-        vec_push(lines, xasprintf("%s%.*s", lines->len ? "  " : "", (int)cut, p));
+        vec_push(lines, xasprintf("%s%.*s", indent ? "  " : "", (int)cut, p));
+        wrapped = cut < len;
         p += cut;
-        if (*p == ' ' && cut < len)
+        if (*p == ' ' && wrapped)
             p++;
         else if (*p == '\n')
             p++;
@@ -166,7 +180,7 @@ static void stream_delta(struct console *c, const cJSON *ev)
     /* Every line but the last is complete and scrolls up for good; the
      * last one grows in place above the prompt. */
     vec_init(&lines, free);
-    wrap_lines(buf_str(&c->text), (size_t)term_width() - 1, &lines);
+    wrap_lines(buf_str(&c->text), (size_t)term_width() - 1, true, &lines);
     for (; c->lines_printed + 1 < lines.len; c->lines_printed++)
         buf_printf(&done, "%s\n", (char *)lines.items[c->lines_printed]);
     buf_reset(&c->partial);
@@ -177,11 +191,11 @@ static void stream_delta(struct console *c, const cJSON *ev)
 }
 
 /* Appends text word-wrapped to the terminal. */
-static void put_wrapped(struct buf *out, const char *text)
+static void put_wrapped(struct buf *out, const char *text, bool body)
 {
     struct vec lines;
     vec_init(&lines, free);
-    wrap_lines(text, (size_t)term_width() - 1, &lines);
+    wrap_lines(text, (size_t)term_width() - 1, body, &lines);
     for (size_t i = 0; i < lines.len; i++)
         buf_printf(out, "%s\n", (char *)lines.items[i]);
     vec_fini(&lines);
@@ -193,6 +207,70 @@ static void end_stream(struct console *c)
     c->streaming = NULL;
     buf_reset(&c->partial);
     buf_reset(&c->text);
+}
+
+/* One line an agent: name, model, handoffs, description. */
+static void render_agent_list(struct buf *out, const cJSON *ev)
+{
+    const cJSON *agent;
+
+    cJSON_ArrayForEach(agent, cJSON_GetObjectItemCaseSensitive(ev, "agents")) {
+        const cJSON *handoff;
+        const char *sep = " => ";
+        buf_printf(out, "  %-12s %-22s", str(agent, "name"), str(agent, "model"));
+        cJSON_ArrayForEach(handoff, cJSON_GetObjectItemCaseSensitive(agent, "handoffs")) {
+            buf_printf(out, "%s%s", sep, cJSON_IsString(handoff) ? handoff->valuestring : "");
+            sep = ", ";
+        }
+        if (*str(agent, "description")) {
+            buf_puts(out, "\n      ");
+            put_clean(out, str(agent, "description"));
+        }
+        buf_putc(out, '\n');
+    }
+}
+
+/* Pretty JSON with two-space indents. */
+static void render_json(struct buf *out, const cJSON *item)
+{
+    char *pretty = item ? cJSON_Print(item) : NULL;
+    if (!pretty)
+        return;
+    for (const char *p = pretty; *p; p++) {
+        if (*p == '\t')
+            buf_puts(out, "  ");
+        else
+            buf_putc(out, *p);
+    }
+    buf_putc(out, '\n');
+    cJSON_free(pretty);
+}
+
+/* One line an entry: its id, its agent, and what it holds. */
+static void render_history(struct buf *out, const cJSON *ev)
+{
+    const cJSON *e;
+
+    buf_printf(out, "-- %s, held by %s\n", str(ev, "conversation"), str(ev, "agent"));
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(ev, "entries")) {
+        const char *type = str(e, "type");
+        buf_printf(out, "  %-14s %-10s ", str(e, "entry_id"), str(e, "agent"));
+        if (strcmp(type, "message.input") == 0 || strcmp(type, "message.output") == 0) {
+            buf_printf(out, "%s ", strcmp(type, "message.input") == 0 ? "<<" : ">>");
+            put_text(out, str(e, "content"), true);
+        } else if (strcmp(type, "function.call") == 0) {
+            buf_printf(out, "calls %s ", str(e, "name"));
+            put_clean(out, str(e, "arguments"));
+        } else if (strcmp(type, "function.result") == 0) {
+            buf_puts(out, "result ");
+            put_text(out, str(e, "result"), true);
+        } else if (strcmp(type, "agent.handoff") == 0) {
+            buf_printf(out, "=> %s", str(e, "next_agent"));
+        } else {
+            buf_printf(out, "%s %s", type, str(e, "name"));
+        }
+        buf_putc(out, '\n');
+    }
 }
 
 static void render_event(void *ud, const cJSON *ev, const char *json)
@@ -208,16 +286,24 @@ static void render_event(void *ud, const cJSON *ev, const char *json)
     }
     if (strcmp(type, "message.output") == 0) {
         bool streamed = c->streaming && strcmp(c->streaming, str(ev, "entry_id")) == 0;
-        if (streamed) {
+        if (streamed && c->partial_shown) {
             /* The partial line is final now: let it scroll up as it is. */
             c->partial_shown = false;
             end_stream(c);
             return;
         }
+        if (streamed) {
+            /* Never shown (input is closed): the last line goes out now. */
+            buf_printf(&out, "%s\n", buf_str(&c->partial));
+            end_stream(c);
+            print_above(c, buf_str(&out));
+            buf_fini(&out);
+            return;
+        }
         struct buf text = BUF_INIT;
         buf_printf(&text, "%s: ", str(ev, "agent"));
         put_clean(&text, str(ev, "content"));
-        put_wrapped(&out, buf_str(&text));
+        put_wrapped(&out, buf_str(&text), true);
         buf_fini(&text);
     } else if (strcmp(type, "message.input") == 0) {
         buf_printf(&out, "you -> %s: ", str(ev, "agent"));
@@ -259,18 +345,18 @@ static void render_event(void *ud, const cJSON *ev, const char *json)
         buf_putc(&out, '\n');
     } else if (strcmp(type, "help") == 0) {
         buf_puts(&out, str(ev, "text"));
-    } else if (strncmp(type, "agent.", 6) == 0 || strcmp(type, "conversation.history") == 0) {
-        char *pretty = cJSON_Print(ev);
-        if (strcmp(type, "agent.created") == 0 || strcmp(type, "agent.updated") == 0 ||
-            strcmp(type, "agent.deleted") == 0)
-            buf_printf(&out, "-- agent %s %s\n", str(ev, "agent"), type + 6);
-        else
-            put_clean(&out, pretty), buf_putc(&out, '\n');
-        cJSON_free(pretty);
+    } else if (strcmp(type, "agent.list") == 0) {
+        render_agent_list(&out, ev);
+    } else if (strcmp(type, "agent.show") == 0) {
+        render_json(&out, cJSON_GetObjectItemCaseSensitive(ev, "definition"));
+    } else if (strcmp(type, "conversation.history") == 0) {
+        render_history(&out, ev);
+    } else if (strncmp(type, "agent.", 6) == 0) {
+        buf_printf(&out, "-- agent %s %s\n", str(ev, "agent"), type + 6);
     }
     if (out.len) {
         struct buf wrapped = BUF_INIT;
-        put_wrapped(&wrapped, buf_str(&out));
+        put_wrapped(&wrapped, buf_str(&out), false);
         print_above(c, buf_str(&wrapped));
         buf_fini(&wrapped);
     }
@@ -282,7 +368,11 @@ static void on_line(char *line)
     struct console *c = the_console;
 
     if (!line) {
-        c->quit = true;
+        /* End of input: let the runs in flight finish, then leave. */
+        c->input_closed = true;
+        fputs("\r\033[K", stdout); /* the empty prompt Ctrl-D was typed at */
+        rl_callback_handler_remove();
+        loop_unwatch(c->s->loop, c->stdin_watch);
         return;
     }
     if (*line) {
@@ -332,7 +422,7 @@ static bool console_done(void *ud)
 {
     struct console *c = ud;
     runner_reap(c->s);
-    return c->quit;
+    return c->quit || (c->input_closed && session_runs_in_flight(c->s) == 0);
 }
 
 int console_run(struct session *s, const char *profile_path)
@@ -340,7 +430,6 @@ int console_run(struct session *s, const char *profile_path)
     struct console c = {.s = s};
     struct event_sink sink = {render_event, NULL, &c};
     struct buf banner, line;
-    uint64_t watch;
 
     the_console = &c;
     buf_init(&c.partial);
@@ -355,17 +444,19 @@ int console_run(struct session *s, const char *profile_path)
     for (size_t i = 0; i < s->team->agents.len; i++)
         buf_printf(&line, "%s%s", i ? ", " : ": ", ((struct agent *)s->team->agents.items[i])->name);
     buf_init(&banner);
-    put_wrapped(&banner, buf_str(&line));
+    put_wrapped(&banner, buf_str(&line), false);
     buf_puts(&banner, s->team->agents.len ? "Type a message to begin, /help for the commands, /quit to leave.\n"
                                           : "/agent create NAME makes an agent; /help lists the commands.\n");
     print_above(&c, buf_str(&banner));
     buf_fini(&banner);
     buf_fini(&line);
-    watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, NULL);
+    c.stdin_watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, NULL);
     loop_on_signal(s->loop, SIGINT, on_interrupt, &c);
     loop_run_until(s->loop, console_done, &c);
-    loop_unwatch(s->loop, watch);
-    rl_callback_handler_remove();
+    if (!c.input_closed) {
+        loop_unwatch(s->loop, c.stdin_watch);
+        rl_callback_handler_remove();
+    }
     fputc('\n', stdout);
     /* The session outlives us: stop rendering into a console that is gone. */
     vec_truncate(&s->events.sinks, s->events.sinks.len - 1);
