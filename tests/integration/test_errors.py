@@ -418,6 +418,15 @@ def unexpected_argument():
     check_usage_error([lib.profile("support.json"), "extra", "-c", LATER], ['"extra"'])
 
 
+@test
+def console_without_a_terminal_says_how_to_use_a_pipe():
+    status, out, err = lib.run_text([lib.profile("support.json")], stdin="/agent list\n")
+    eq(status, 2, "exit status")
+    eq(out, "", "stdout")
+    eq(err, "agentdeck: the console needs a terminal; to run commands from a file or a pipe, use --batch FILE "
+            "(--batch - for stdin) or -c COMMAND\n", "stderr")
+
+
 # ---- the journal cannot be written: a warning, not a failure ----------------------
 
 
