@@ -169,90 +169,108 @@ static char *resolve_profile(const char *name)
     return xstrdup(name);
 }
 
+/* Opens the --batch file ("-": stdin); NULL with a message on failure. */
+static FILE *open_batch(const char *path)
+{
+    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+    if (!fp)
+        fprintf(stderr, "agentdeck: %s: cannot read: %s\n", path, strerror(errno));
+    return fp;
+}
+
+/* Opens the journal of the session; without one, it goes on and says so. */
+static void add_journal(struct session *session)
+{
+    char *error = NULL;
+    struct journal *j = journal_open(session->id, &error);
+
+    if (j) {
+        struct event_sink sink = journal_sink(j);
+        event_stream_add_sink(&session->events, &sink);
+    } else {
+        fprintf(stderr, "agentdeck: warning: %s; going on without a journal\n", error);
+        free(error);
+    }
+}
+
+static int run_batch(struct session *session, const struct options *o, FILE *batch_fp)
+{
+    bool ok;
+
+    batch_add_sinks(session, stdout, stderr);
+    loop_on_signal(session->loop, SIGINT, on_interrupt, session);
+    loop_on_signal(session->loop, SIGTERM, on_interrupt, session);
+    if (batch_fp)
+        ok = batch_run_stream(session, batch_fp, o->batch, o->keep_going);
+    else
+        ok = batch_run_lines(session, &o->commands, o->keep_going);
+    if (fflush(stdout) == EOF && !batch_events_lost()) {
+        fprintf(stderr, "agentdeck: cannot write the events to stdout: %s\n", strerror(errno));
+        ok = false;
+    }
+    if (session->interrupted)
+        return EXIT_INTERRUPTED;
+    return ok ? 0 : EXIT_COMMAND_FAILED;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {.offline_rate = -1};
-    struct team *team;
+    struct team *team = NULL;
     struct backend *backend;
     struct session *session;
-    struct loop *loop;
+    struct loop *loop = NULL;
+    FILE *batch_fp = NULL;
     char *error = NULL;
     char *session_id;
     char *profile_path = NULL;
     bool batch;
-    int status;
+    int status = EXIT_USAGE;
 
     vec_init(&o.commands, free);
-    signal(SIGPIPE, SIG_IGN);
-    if (parse_options(argc, argv, &o) < 0) {
-        vec_fini(&o.commands);
-        return EXIT_USAGE;
-    }
+    if (parse_options(argc, argv, &o) < 0)
+        goto out;
     batch = o.batch || o.commands.len;
     if (!batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
         fputs("agentdeck: the console needs a terminal; to run commands from a file or a pipe, use --batch FILE "
               "(--batch - for stdin) or -c COMMAND\n",
               stderr);
-        vec_fini(&o.commands);
-        return EXIT_USAGE;
+        goto out;
     }
-
-    if (o.batch && !o.commands.len && batch_read_file(o.batch, &o.commands, &error) < 0) {
-        fprintf(stderr, "agentdeck: %s\n", error);
-        free(error);
-        vec_fini(&o.commands);
-        return EXIT_USAGE;
-    }
+    if (o.batch && !(batch_fp = open_batch(o.batch)))
+        goto out;
     if (o.profile) {
         profile_path = resolve_profile(o.profile);
-        team = profile_load(profile_path, &error);
-        if (!team) {
+        if (!(team = profile_load(profile_path, &error))) {
             fprintf(stderr, "agentdeck: %s\n", error);
             free(error);
-            free(profile_path);
-            vec_fini(&o.commands);
-            return EXIT_USAGE;
+            goto out;
         }
     } else {
         team = team_new();
     }
 
     loop = loop_new();
-    backend = make_backend(&o, loop, batch);
-    if (!backend) {
-        team_free(team);
-        loop_free(loop);
-        free(profile_path);
-        vec_fini(&o.commands);
-        return EXIT_USAGE;
-    }
+    if (!(backend = make_backend(&o, loop, batch)))
+        goto out;
     session_id = journal_new_session_id();
     session = session_new(session_id, loop, backend, team);
-    session->deltas = o.deltas;
-    if (!o.no_journal) {
-        struct journal *j = journal_open(session_id, &error);
-        if (j) {
-            struct event_sink sink = journal_sink(j);
-            event_stream_add_sink(&session->events, &sink);
-        } else {
-            fprintf(stderr, "agentdeck: warning: %s; going on without a journal\n", error);
-            free(error);
-        }
-    }
+    team = NULL; /* the session has it */
     free(session_id);
+    session->deltas = o.deltas;
+    if (!o.no_journal)
+        add_journal(session);
 
-    if (batch) {
-        batch_add_sinks(session, stdout, stderr);
-        loop_on_signal(loop, SIGINT, on_interrupt, session);
-        loop_on_signal(loop, SIGTERM, on_interrupt, session);
-        status = batch_run_lines(session, &o.commands, o.keep_going) ? 0 : EXIT_COMMAND_FAILED;
-        if (session->interrupted)
-            status = EXIT_INTERRUPTED;
-    } else {
+    if (batch)
+        status = run_batch(session, &o, batch_fp);
+    else
         status = console_run(session, profile_path);
-    }
-
     session_free(session);
+
+out:
+    if (batch_fp && batch_fp != stdin)
+        fclose(batch_fp);
+    team_free(team);
     loop_free(loop);
     free(profile_path);
     vec_fini(&o.commands);

@@ -5,7 +5,10 @@
  * conversation. Its callbacks run later, from the loop, never from inside
  * backend_request(): zero or more delta() and entry() calls, then exactly
  * one of done() or error(), unless the request is cancelled first, after
- * which nothing is called. */
+ * which nothing is called. The call handle stays valid until done() or
+ * error() returns, and a callback may cancel it (the backend frees it once
+ * the callback returns). backend_request() copies from the request what it
+ * needs later: the agent may be changed or freed once it returns. */
 #ifndef AGENTDECK_BACKEND_BACKEND_H
 #define AGENTDECK_BACKEND_BACKEND_H
 

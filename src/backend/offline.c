@@ -23,6 +23,8 @@ struct backend_call {
     char *text;            /* message.output: the whole reply */
     size_t streamed;       /* bytes of text delivered as deltas */
     struct usage usage;
+    bool delivering; /* inside a reply callback: cancel only marks */
+    bool cancelled;
 };
 
 int64_t backend_estimate_tokens(const char *text)
@@ -127,6 +129,13 @@ static size_t next_word(const char *s)
     return n;
 }
 
+/* The pause between two words, kept between 1 ms and a minute. */
+static int64_t offline_word_delay_ms(const struct offline_backend *ob)
+{
+    double ms = 1000.0 / ob->words_per_second;
+    return ms < 1 ? 1 : ms > 60000 ? 60000 : (int64_t)ms;
+}
+
 static void call_step(struct loop *loop, void *ud)
 {
     struct backend_call *call = ud;
@@ -135,6 +144,9 @@ static void call_step(struct loop *loop, void *ud)
     struct entry *e;
 
     call->timer = 0;
+    /* The call stays alive through each callback, which may cancel it:
+     * then it is only marked, and freed here once the callback returns. */
+    call->delivering = true;
     if (call->text && call->text[call->streamed]) {
         size_t n =
             ob->words_per_second > 0 ? next_word(call->text + call->streamed) : strlen(call->text + call->streamed);
@@ -142,18 +154,22 @@ static void call_step(struct loop *loop, void *ud)
         call->streamed += n;
         reply.delta(reply.ud, call->pending->agent, call->pending->id, piece);
         free(piece);
+        if (call->cancelled) {
+            call_forget(call);
+            return;
+        }
         if (call->text[call->streamed]) {
-            call->timer = loop_timer_add(loop, (int64_t)(1000.0 / ob->words_per_second), call_step, call);
+            call->delivering = false;
+            call->timer = loop_timer_add(loop, offline_word_delay_ms(ob), call_step, call);
             return;
         }
     }
     e = call->pending;
     call->pending = NULL;
-    struct usage usage = call->usage;
-    call_forget(call);
-    /* The call is gone: the callbacks may start the next request at once. */
     reply.entry(reply.ud, e);
-    reply.done(reply.ud, &usage);
+    if (!call->cancelled)
+        reply.done(reply.ud, &call->usage);
+    call_forget(call);
 }
 
 static int64_t prompt_tokens(const struct backend_request *req)
@@ -231,7 +247,11 @@ static struct backend_call *offline_request(struct backend *b, const struct back
 static void offline_cancel(struct backend *b, struct backend_call *call)
 {
     loop_timer_cancel(b->loop, call->timer);
-    call_forget(call);
+    call->timer = 0;
+    if (call->delivering)
+        call->cancelled = true;
+    else
+        call_forget(call);
 }
 
 static void offline_free(struct backend *b)

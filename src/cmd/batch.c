@@ -11,12 +11,24 @@
 #include "core/xalloc.h"
 #include "orch/runner.h"
 
+/* Whether writing the events failed: batch mode is one per process. */
+static bool events_lost;
+
 static void write_event_line(void *ud, const cJSON *ev, const char *line)
 {
     FILE *out = ud;
-    fputs(line, out);
-    fputc('\n', out);
-    fflush(out);
+
+    if (events_lost)
+        return;
+    if (fputs(line, out) == EOF || fputc('\n', out) == EOF || fflush(out) == EOF) {
+        fprintf(stderr, "agentdeck: cannot write the events to stdout: %s\n", strerror(errno));
+        events_lost = true;
+    }
+}
+
+bool batch_events_lost(void)
+{
+    return events_lost;
 }
 
 static const char *field(const cJSON *ev, const char *key)
@@ -68,7 +80,13 @@ static bool runs_finished(void *ud)
 bool batch_run_command(struct session *s, const char *line, bool *quit)
 {
     unsigned failed_before = s->runs_failed;
-    enum cmd_status st = command_execute(s, line);
+    enum cmd_status st;
+
+    /* A Ctrl-C between commands that start no run is heard here. */
+    loop_dispatch_signals(s->loop);
+    if (s->interrupted)
+        return false;
+    st = command_execute(s, line);
 
     loop_run_until(s->loop, runs_finished, s);
     if (session_runs_in_flight(s)) {
@@ -87,44 +105,42 @@ bool batch_run_lines(struct session *s, const struct vec *lines, bool keep_going
 {
     bool ok = true, quit = false;
 
-    for (size_t i = 0; i < lines->len && !quit && !s->interrupted; i++) {
+    for (size_t i = 0; i < lines->len && !quit && !s->interrupted && !events_lost; i++) {
         if (!batch_run_command(s, lines->items[i], &quit)) {
             ok = false;
             if (!keep_going)
                 break;
         }
     }
-    return ok;
+    return ok && !events_lost;
 }
 
-int batch_read_file(const char *path, struct vec *lines, char **error)
+bool batch_run_stream(struct session *s, FILE *fp, const char *name, bool keep_going)
 {
-    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    bool ok = true, quit = false;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
 
-    if (!fp) {
-        *error = xasprintf("%s: cannot read: %s", path, strerror(errno));
-        return -1;
-    }
-    while ((n = getline(&line, &cap, fp)) >= 0) {
+    /* One line at a time: a pipe's commands run as they come. */
+    while (!quit && !s->interrupted && !events_lost && (n = getline(&line, &cap, fp)) >= 0) {
         const char *p = line;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
         while (*p == ' ' || *p == '\t')
             p++;
-        if (*p && *p != '#')
-            vec_push(lines, xstrdup(p));
+        if (!*p || *p == '#')
+            continue;
+        if (!batch_run_command(s, p, &quit)) {
+            ok = false;
+            if (!keep_going)
+                break;
+        }
+    }
+    if (ferror(fp)) {
+        fprintf(stderr, "agentdeck: %s: cannot read: %s\n", name, strerror(errno));
+        ok = false;
     }
     free(line);
-    if (ferror(fp)) {
-        *error = xasprintf("%s: cannot read: %s", path, strerror(errno));
-        if (fp != stdin)
-            fclose(fp);
-        return -1;
-    }
-    if (fp != stdin)
-        fclose(fp);
-    return 0;
+    return ok && !events_lost;
 }

@@ -20,8 +20,12 @@ bool batch_run_command(struct session *s, const char *line, bool *quit);
  * Returns whether every command succeeded. */
 bool batch_run_lines(struct session *s, const struct vec *lines, bool keep_going);
 
-/* Reads the commands of path ("-": stdin), one a line; blank lines and
- * lines starting with # are skipped. Returns 0, or -1 with *error set. */
-int batch_read_file(const char *path, struct vec *lines, char **error);
+/* Whether an event could not be written to stdout (said once on stderr). */
+bool batch_events_lost(void);
+
+/* Runs the commands of fp (name says which in messages), one a line, as
+ * they are read; blank lines and lines starting with # are skipped. Stops
+ * at the first failure unless keep_going. Returns whether all succeeded. */
+bool batch_run_stream(struct session *s, FILE *fp, const char *name, bool keep_going);
 
 #endif

@@ -3,6 +3,7 @@
 #include "cmd/command.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,7 @@ static bool parse_number(const char *s, double *out)
     char *end;
     errno = 0;
     *out = strtod(s, &end);
-    return errno == 0 && end != s && *end == '\0';
+    return errno == 0 && end != s && *end == '\0' && isfinite(*out);
 }
 
 /* Applies the flags of call to agent. Returns NULL, or a new error message. */
@@ -116,8 +117,10 @@ static char *apply_agent_flags(struct cmd_call *call, struct agent *agent)
         double number;
 
         if (strcmp(name, "model") == 0) {
-            if (!*fv->value)
+            if (!*fv->value) {
+                cJSON_Delete(tools);
                 return xstrdup("--model needs a model name");
+            }
             free(agent->model);
             agent->model = xstrdup(fv->value);
         } else if (strcmp(name, "description") == 0) {

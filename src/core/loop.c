@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -30,6 +31,14 @@ struct timer {
     bool dead;
 };
 
+struct child {
+    uint64_t id;
+    pid_t pid;
+    bool kill_group;
+    loop_child_fn *fn; /* NULL once unwatched: only reaped */
+    void *ud;
+};
+
 struct signal_handler {
     int signo;
     loop_signal_fn *fn;
@@ -42,6 +51,8 @@ struct loop {
     size_t nwatches, watch_cap;
     struct timer *timers;
     size_t ntimers, timer_cap;
+    struct child *children;
+    size_t nchildren, child_cap;
     struct signal_handler signals[8];
     size_t nsignals;
     uint64_t signal_watch;
@@ -76,6 +87,12 @@ static void signal_pipe_readable(struct loop *loop, int fd, int revents, void *u
     }
 }
 
+void loop_dispatch_signals(struct loop *loop)
+{
+    if (loop->signal_watch)
+        signal_pipe_readable(loop, signal_pipe[0], LOOP_READ, NULL);
+}
+
 struct loop *loop_new(void)
 {
     struct loop *loop = xcalloc(1, sizeof *loop);
@@ -99,6 +116,7 @@ void loop_free(struct loop *loop)
     }
     free(loop->watches);
     free(loop->timers);
+    free(loop->children);
     free(loop->pfds);
     free(loop);
 }
@@ -196,6 +214,53 @@ bool loop_handles_signal(const struct loop *loop, int signo)
     return false;
 }
 
+/* Reaps the children that have exited, calling their watchers. */
+static void reap_children(struct loop *loop, int signo, void *ud)
+{
+    for (size_t i = 0; i < loop->nchildren;) {
+        struct child c = loop->children[i];
+        siginfo_t info;
+        int status = 0;
+
+        memset(&info, 0, sizeof info);
+        /* WNOWAIT: the group is killed while the pid is still ours. */
+        if (waitid(P_PID, (id_t)c.pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid != c.pid) {
+            i++;
+            continue;
+        }
+        if (c.kill_group)
+            kill(-c.pid, SIGKILL);
+        waitpid(c.pid, &status, 0);
+        loop->children[i] = loop->children[--loop->nchildren];
+        if (c.fn)
+            c.fn(loop, c.pid, status, c.ud); /* may add children: i is not advanced */
+    }
+}
+
+uint64_t loop_watch_child(struct loop *loop, pid_t pid, bool kill_group, loop_child_fn *fn, void *ud)
+{
+    unsigned char byte = SIGCHLD;
+
+    if (!loop_handles_signal(loop, SIGCHLD))
+        loop_on_signal(loop, SIGCHLD, reap_children, NULL);
+    if (loop->nchildren == loop->child_cap) {
+        loop->child_cap = loop->child_cap ? loop->child_cap * 2 : 8;
+        loop->children = xreallocarray(loop->children, loop->child_cap, sizeof *loop->children);
+    }
+    loop->children[loop->nchildren++] = (struct child){loop->next_id, pid, kill_group, fn, ud};
+    /* It may have exited before anyone listened: look on the next pass. */
+    (void)!write(signal_pipe[1], &byte, 1);
+    return loop->next_id++;
+}
+
+void loop_unwatch_child(struct loop *loop, uint64_t id)
+{
+    for (size_t i = 0; i < loop->nchildren; i++) {
+        if (loop->children[i].id == id)
+            loop->children[i].fn = NULL;
+    }
+}
+
 /* Drops dead watches and timers; runs only between dispatches. */
 static void loop_reap(struct loop *loop)
 {
@@ -222,6 +287,10 @@ static bool loop_has_work(const struct loop *loop)
     }
     for (size_t i = 0; i < loop->nwatches; i++) {
         if (!loop->watches[i].dead && loop->watches[i].id != loop->signal_watch)
+            return true;
+    }
+    for (size_t i = 0; i < loop->nchildren; i++) {
+        if (loop->children[i].fn)
             return true;
     }
     return false;
@@ -270,7 +339,7 @@ bool loop_run_once(struct loop *loop, int max_wait_ms)
     }
     for (size_t i = 0; i < n; i++) {
         struct watch *w = &loop->watches[i];
-        loop->pfds[i].fd = w->fd;
+        loop->pfds[i].fd = w->events && !w->dead ? w->fd : -1;
         loop->pfds[i].events =
             (short)(((w->events & LOOP_READ) ? POLLIN : 0) | ((w->events & LOOP_WRITE) ? POLLOUT : 0));
         loop->pfds[i].revents = 0;
@@ -285,10 +354,12 @@ bool loop_run_once(struct loop *loop, int max_wait_ms)
         int revents = 0;
         if (!re)
             continue;
-        if (re & (POLLIN | POLLHUP | POLLERR | POLLNVAL))
+        if (re & POLLIN)
             revents |= LOOP_READ;
         if (re & POLLOUT)
             revents |= LOOP_WRITE;
+        if (re & (POLLHUP | POLLERR | POLLNVAL))
+            revents |= LOOP_ERROR | (loop->watches[i].events & (LOOP_READ | LOOP_WRITE));
         /* Index, not pointer: a callback may grow the array. */
         if (!loop->watches[i].dead && (revents & loop->watches[i].events))
             loop->watches[i].fn(loop, loop->watches[i].fd, revents, loop->watches[i].ud);

@@ -9,18 +9,24 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct loop;
 
 enum {
     LOOP_READ = 1,
     LOOP_WRITE = 2,
+    LOOP_ERROR = 4, /* in revents only: an error or hang-up on the fd */
 };
 
-/* revents is a mask of LOOP_READ, LOOP_WRITE; hang-ups and errors report as LOOP_READ. */
+/* revents is a mask of LOOP_READ, LOOP_WRITE and LOOP_ERROR. An error or a
+ * hang-up comes with the events the watch asked for, so that the handler's
+ * own read or write meets it. A watch asking for no events is not polled. */
 typedef void loop_fd_fn(struct loop *loop, int fd, int revents, void *ud);
 typedef void loop_timer_fn(struct loop *loop, void *ud);
 typedef void loop_signal_fn(struct loop *loop, int signo, void *ud);
+/* status is the child's wait status (WIFEXITED ...). */
+typedef void loop_child_fn(struct loop *loop, pid_t pid, int status, void *ud);
 
 struct loop *loop_new(void);
 void loop_free(struct loop *loop);
@@ -38,6 +44,18 @@ void loop_timer_cancel(struct loop *loop, uint64_t id);
 void loop_on_signal(struct loop *loop, int signo, loop_signal_fn *fn, void *ud);
 
 bool loop_handles_signal(const struct loop *loop, int signo);
+
+/* Calls fn once, from the loop, when child pid has exited; the loop reaps
+ * it. With kill_group the process group pid is killed first, before the
+ * reaping, while its id cannot yet belong to anyone else. A watched child
+ * keeps the loop running. Returns an id for loop_unwatch_child(). */
+uint64_t loop_watch_child(struct loop *loop, pid_t pid, bool kill_group, loop_child_fn *fn, void *ud);
+/* fn will not be called; the child is still reaped when it exits. */
+void loop_unwatch_child(struct loop *loop, uint64_t id);
+
+/* Runs the handlers of signals that arrived, without waiting: for callers
+ * that go a while without waiting in the loop. */
+void loop_dispatch_signals(struct loop *loop);
 
 /* Waits at most max_wait_ms (-1: until something happens) and dispatches
  * what is ready. Returns false when there is nothing left to wait for. */

@@ -28,11 +28,22 @@ void event_stream_fini(struct event_stream *es)
     vec_fini(&es->sinks);
 }
 
-void event_stream_add_sink(struct event_stream *es, const struct event_sink *sink)
+struct event_sink *event_stream_add_sink(struct event_stream *es, const struct event_sink *sink)
 {
     struct event_sink *copy = xmalloc(sizeof *copy);
     *copy = *sink;
     vec_push(&es->sinks, copy);
+    return copy;
+}
+
+void event_stream_remove_sink(struct event_stream *es, struct event_sink *handle)
+{
+    for (size_t i = 0; i < es->sinks.len; i++) {
+        if (es->sinks.items[i] == handle) {
+            sink_free_item(vec_remove(&es->sinks, i));
+            return;
+        }
+    }
 }
 
 /* Repairs every string (and key) of item that is not UTF-8: the stream is

@@ -25,8 +25,11 @@ struct event_stream {
 void event_stream_init(struct event_stream *es);
 /* Frees the sinks (calling their free function). */
 void event_stream_fini(struct event_stream *es);
-/* Adds a sink; its write runs for every event emitted after this. */
-void event_stream_add_sink(struct event_stream *es, const struct event_sink *sink);
+/* Adds a copy of sink; its write runs for every event emitted after this.
+ * Returns a handle for event_stream_remove_sink(). */
+struct event_sink *event_stream_add_sink(struct event_stream *es, const struct event_sink *sink);
+/* Removes (and frees) a sink; never from inside a sink's write. */
+void event_stream_remove_sink(struct event_stream *es, struct event_sink *handle);
 
 /* Emits an event of type with the fields of `fields` (taken; may be NULL)
  * after seq, ts and type. Returns the event's seq. */

@@ -75,7 +75,7 @@ struct journal *journal_open(const char *session_id, char **error)
     j = xcalloc(1, sizeof *j);
     j->path = xasprintf("%s/events.jsonl", dir);
     free(dir);
-    fp = fopen(j->path, "a");
+    fp = fopen(j->path, "ae"); /* "e": no function child inherits it */
     if (!fp) {
         *error = xasprintf("%s: cannot open the journal: %s", j->path, strerror(errno));
         free(j->path);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -100,9 +101,11 @@ static const char *quote(struct loader *ld, const char *s)
 /* Returns a JSON value as its text (1.5, "x"); the loader frees it. */
 static const char *show(struct loader *ld, const cJSON *v)
 {
-    char *printed = cJSON_PrintUnformatted(v);
-    char *copy;
+    char *printed, *copy;
 
+    if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+        return "a number out of range"; /* cJSON would print null */
+    printed = cJSON_PrintUnformatted(v);
     if (!printed)
         fatal("out of memory printing a value");
     copy = xstrdup(printed);
@@ -223,6 +226,8 @@ static bool set_string(struct loader *ld, const cJSON *v, char **field)
 
 static bool is_integer(double d)
 {
+    if (!isfinite(d))
+        return false;
     /* Beyond 2^53 every double is an integer, and the cast would overflow. */
     if (d < -9007199254740992.0 || d > 9007199254740992.0)
         return d == d;
@@ -246,7 +251,7 @@ static bool check_number_range(struct loader *ld, const cJSON *v, double lo, dou
 {
     if (!cJSON_IsNumber(v))
         return fail(ld, "expected a number from %g to %g", lo, hi);
-    if (v->valuedouble < lo || v->valuedouble > hi)
+    if (!(v->valuedouble >= lo && v->valuedouble <= hi)) /* NaN fails too */
         return fail(ld, "expected a number from %g to %g, got %s", lo, hi, show(ld, v));
     return true;
 }
@@ -583,6 +588,8 @@ static bool check_completion_arg(struct loader *ld, const cJSON *v)
             return fail(ld, "expected an integer >= 0");
         if (!is_integer(v->valuedouble) || v->valuedouble < 0)
             return fail(ld, "expected an integer >= 0, got %s", show(ld, v));
+        if (v->valuedouble > INT_MAX)
+            return fail(ld, "expected an integer from 0 to %d, got %s", INT_MAX, show(ld, v));
         return true;
     }
     if (strcmp(key, "stop") == 0) {
@@ -737,7 +744,7 @@ static bool load_function_object(struct loader *ld, const cJSON *v, struct funct
         mark = path_key(ld, "timeout");
         if (!cJSON_IsNumber(item))
             return fail(ld, "expected a number > 0");
-        if (item->valuedouble <= 0)
+        if (!(item->valuedouble > 0)) /* NaN fails too */
             return fail(ld, "expected a number > 0, got %s", show(ld, item));
         if (item->valuedouble > FUNCTION_MAX_TIMEOUT_S)
             return fail(ld, "expected at most %d seconds, got %s", FUNCTION_MAX_TIMEOUT_S, show(ld, item));

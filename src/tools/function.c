@@ -20,7 +20,7 @@ struct function_run {
     int timeout_ms;
     pid_t pid;
     int in_fd, out_fd, err_fd;
-    uint64_t in_watch, out_watch, err_watch, timer;
+    uint64_t in_watch, out_watch, err_watch, timer, child_watch;
     char *input;
     size_t input_len, input_off;
     struct buf out, err;
@@ -30,9 +30,6 @@ struct function_run {
     void *ud;
     char *failure; /* set when it never started */
 };
-
-/* Every run whose child has not been reaped, for the SIGCHLD handler. */
-static struct vec live_runs = {NULL, 0, 0, NULL};
 
 static void close_fd(struct loop *loop, int *fd, uint64_t *watch)
 {
@@ -44,23 +41,13 @@ static void close_fd(struct loop *loop, int *fd, uint64_t *watch)
     *fd = -1;
 }
 
-static void live_remove(struct function_run *run)
-{
-    for (size_t i = 0; i < live_runs.len; i++) {
-        if (live_runs.items[i] == run) {
-            vec_remove(&live_runs, i);
-            return;
-        }
-    }
-}
-
 static void run_free(struct function_run *run)
 {
     close_fd(run->loop, &run->in_fd, &run->in_watch);
     close_fd(run->loop, &run->out_fd, &run->out_watch);
     close_fd(run->loop, &run->err_fd, &run->err_watch);
     loop_timer_cancel(run->loop, run->timer);
-    live_remove(run);
+    loop_unwatch_child(run->loop, run->child_watch);
     free(run->name);
     free(run->input);
     free(run->failure);
@@ -77,6 +64,26 @@ static char *first_stderr_line(const struct function_run *run)
     return xstrndup(s, n > 300 ? 300 : n);
 }
 
+/* The command's stdout as the result: NUL bytes (which would end the string
+ * early) become U+FFFD, and like $(...) in a shell, the final newlines go. */
+static char *result_text(struct function_run *run)
+{
+    struct buf text = BUF_INIT;
+
+    buf_append(&text, "", 0);
+    for (size_t i = 0; i < run->out.len; i++) {
+        if (run->out.data[i] == '\0')
+            buf_puts(&text, "\xEF\xBF\xBD");
+        else
+            buf_putc(&text, run->out.data[i]);
+    }
+    while (text.len && text.data[text.len - 1] == '\n')
+        text.data[--text.len] = '\0';
+    if (run->truncated)
+        buf_printf(&text, "\n[output cut off at %d bytes]", FUNCTION_MAX_OUTPUT);
+    return buf_steal(&text);
+}
+
 static void run_finish_if_done(struct function_run *run)
 {
     char *message, *detail;
@@ -89,12 +96,7 @@ static void run_finish_if_done(struct function_run *run)
         message = xasprintf("%s timed out after %g s", run->name, run->timeout_ms / 1000.0);
     } else if (WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0) {
         ok = true;
-        if (run->truncated)
-            buf_printf(&run->out, "\n[output cut off at %d bytes]", FUNCTION_MAX_OUTPUT);
-        /* Like $(...) in a shell: the final newlines are not part of the result. */
-        while (run->out.len && run->out.data[run->out.len - 1] == '\n')
-            run->out.data[--run->out.len] = '\0';
-        message = xstrdup(buf_str(&run->out));
+        message = result_text(run);
     } else if (WIFEXITED(run->status)) {
         message =
             xasprintf("%s exited with status %d%s%s", run->name, WEXITSTATUS(run->status), *detail ? ": " : "", detail);
@@ -110,20 +112,13 @@ static void run_finish_if_done(struct function_run *run)
     free(message);
 }
 
-static void reap_children(struct loop *loop, int signo, void *ud)
+static void on_exit_status(struct loop *loop, pid_t pid, int status, void *ud)
 {
-    for (size_t i = 0; i < live_runs.len;) {
-        struct function_run *run = live_runs.items[i];
-        if (!run->exited && waitpid(run->pid, &run->status, WNOHANG) == run->pid) {
-            run->exited = true;
-            vec_remove(&live_runs, i);
-            /* Grandchildren may hold the pipes open: kill the group. */
-            kill(-run->pid, SIGKILL);
-            run_finish_if_done(run);
-            continue;
-        }
-        i++;
-    }
+    struct function_run *run = ud;
+    run->child_watch = 0;
+    run->exited = true;
+    run->status = status;
+    run_finish_if_done(run);
 }
 
 static void on_output(struct loop *loop, int fd, int revents, void *ud)
@@ -171,23 +166,12 @@ static void on_timeout(struct loop *loop, void *ud)
     struct function_run *run = ud;
     run->timer = 0;
     run->timed_out = true;
+    /* Not reaped yet, so the group id is still its own. The exit comes
+     * through the child watch; whatever holds the pipes, stop reading. */
     kill(-run->pid, SIGKILL);
-    /* SIGKILL cannot be caught: reap it now rather than leave the loop
-     * with nothing to wait on but a signal. */
-    if (!run->exited && waitpid(run->pid, &run->status, 0) == run->pid) {
-        run->exited = true;
-        live_remove(run);
-    }
-    /* Whatever it holds open, stop waiting for its pipes. */
+    close_fd(loop, &run->in_fd, &run->in_watch);
     close_fd(loop, &run->out_fd, &run->out_watch);
     close_fd(loop, &run->err_fd, &run->err_watch);
-    run_finish_if_done(run);
-}
-
-static void set_nonblock_cloexec(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
 static void report_failed_start(struct loop *loop, void *ud)
@@ -220,79 +204,98 @@ static struct function_run *fail_later(struct loop *loop, function_done_fn *done
     return run;
 }
 
+static void set_nonblocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void close_pipes(int (*pipes)[2], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (pipes[i][0] >= 0)
+            close(pipes[i][0]);
+        if (pipes[i][1] >= 0)
+            close(pipes[i][1]);
+    }
+}
+
+/* In the child: default signal handling, our stdio, and the program. */
+static _Noreturn void exec_child(const struct function_def *fn, int (*pipes)[2], const sigset_t *mask)
+{
+    int error;
+
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, mask, NULL);
+    setpgid(0, 0);
+    dup2(pipes[0][0], STDIN_FILENO);
+    dup2(pipes[1][1], STDOUT_FILENO);
+    dup2(pipes[2][1], STDERR_FILENO);
+    execvp(fn->argv[0], fn->argv);
+    error = errno;
+    (void)!write(pipes[3][1], &error, sizeof error);
+    _exit(127);
+}
+
 struct function_run *function_run_start(struct loop *loop, const struct function_def *fn, const char *arguments,
                                         function_done_fn *done, void *ud)
 {
-    int in[2], out[2], err[2], report[2];
+    /* stdin, stdout, stderr, and the exec report; all close on exec. */
+    int pipes[4][2] = {{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}};
+    sigset_t all, saved;
     int child_errno = 0;
     struct function_run *run;
     pid_t pid;
 
-    if (!loop_handles_signal(loop, SIGCHLD))
-        loop_on_signal(loop, SIGCHLD, reap_children, NULL);
-    if (pipe(in) < 0)
-        return fail_later(loop, done, ud, xasprintf("%s: cannot create a pipe: %s", fn->name, strerror(errno)));
-    if (pipe(out) < 0) {
-        close(in[0]), close(in[1]);
-        return fail_later(loop, done, ud, xasprintf("%s: cannot create a pipe: %s", fn->name, strerror(errno)));
+    for (size_t i = 0; i < 4; i++) {
+        if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+            int e = errno;
+            close_pipes(pipes, 4);
+            return fail_later(loop, done, ud, xasprintf("%s: cannot create a pipe: %s", fn->name, strerror(e)));
+        }
     }
-    if (pipe(err) < 0 || pipe(report) < 0) {
-        close(in[0]), close(in[1]), close(out[0]), close(out[1]);
-        return fail_later(loop, done, ud, xasprintf("%s: cannot create a pipe: %s", fn->name, strerror(errno)));
-    }
-    fcntl(report[1], F_SETFD, FD_CLOEXEC);
-
+    /* No handler of ours may run in the child before exec. */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &saved);
     pid = fork();
+    if (pid == 0)
+        exec_child(fn, pipes, &saved);
+    sigprocmask(SIG_SETMASK, &saved, NULL);
     if (pid < 0) {
         int e = errno;
-        close(in[0]), close(in[1]), close(out[0]), close(out[1]);
-        close(err[0]), close(err[1]), close(report[0]), close(report[1]);
+        close_pipes(pipes, 4);
         return fail_later(loop, done, ud, xasprintf("%s: cannot start: %s", fn->name, strerror(e)));
     }
-    if (pid == 0) {
-        setpgid(0, 0);
-        signal(SIGPIPE, SIG_DFL);
-        dup2(in[0], STDIN_FILENO);
-        dup2(out[1], STDOUT_FILENO);
-        dup2(err[1], STDERR_FILENO);
-        close(in[0]), close(in[1]), close(out[0]), close(out[1]), close(err[0]), close(err[1]);
-        close(report[0]);
-        execvp(fn->argv[0], fn->argv);
-        child_errno = errno;
-        (void)!write(report[1], &child_errno, sizeof child_errno);
-        _exit(127);
-    }
     setpgid(pid, pid); /* both sides set it: no race with kill(-pid) */
-    close(in[0]), close(out[1]), close(err[1]), close(report[1]);
+    close(pipes[0][0]), close(pipes[1][1]), close(pipes[2][1]), close(pipes[3][1]);
     /* The report pipe closes on a successful exec; otherwise it holds errno. */
-    while (read(report[0], &child_errno, sizeof child_errno) < 0 && errno == EINTR)
+    while (read(pipes[3][0], &child_errno, sizeof child_errno) < 0 && errno == EINTR)
         ;
-    close(report[0]);
+    close(pipes[3][0]);
 
     run = xcalloc(1, sizeof *run);
     run->loop = loop;
     run->name = xstrdup(fn->name);
     run->timeout_ms = fn->timeout_ms > 0 ? fn->timeout_ms : FUNCTION_DEFAULT_TIMEOUT_MS;
     run->pid = pid;
-    run->in_fd = in[1];
-    run->out_fd = out[0];
-    run->err_fd = err[0];
+    run->in_fd = pipes[0][1];
+    run->out_fd = pipes[1][0];
+    run->err_fd = pipes[2][0];
     run->input = xstrdup(arguments ? arguments : "{}");
     run->input_len = strlen(run->input);
     run->done = done;
     run->ud = ud;
     buf_init(&run->out);
     buf_init(&run->err);
-    vec_push(&live_runs, run);
-    set_nonblock_cloexec(run->in_fd);
-    set_nonblock_cloexec(run->out_fd);
-    set_nonblock_cloexec(run->err_fd);
+    set_nonblocking(run->in_fd);
+    set_nonblocking(run->out_fd);
+    set_nonblocking(run->err_fd);
+    /* Reaped by the loop, which also kills what it left running. */
+    run->child_watch = loop_watch_child(loop, pid, true, on_exit_status, run);
 
     if (child_errno) {
-        /* It never ran: reap it and report the exec error on the loop. */
+        /* It never ran: report the exec error from the loop. */
         char *message = xasprintf("%s: cannot run %s: %s", fn->name, fn->argv[0], strerror(child_errno));
-        waitpid(pid, NULL, 0);
-        run->exited = true;
         run_free(run);
         return fail_later(loop, done, ud, message);
     }
@@ -300,8 +303,6 @@ struct function_run *function_run_start(struct loop *loop, const struct function
     run->out_watch = loop_watch_fd(loop, run->out_fd, LOOP_READ, on_output, run);
     run->err_watch = loop_watch_fd(loop, run->err_fd, LOOP_READ, on_output, run);
     run->timer = loop_timer_add(loop, run->timeout_ms, on_timeout, run);
-    /* A child that exited before the handler was in place is reaped here. */
-    reap_children(loop, SIGCHLD, NULL);
     return run;
 }
 
@@ -309,9 +310,7 @@ void function_run_cancel(struct function_run *run)
 {
     if (!run)
         return;
-    if (!run->exited) {
-        kill(-run->pid, SIGKILL);
-        waitpid(run->pid, NULL, 0);
-    }
+    if (!run->exited)
+        kill(-run->pid, SIGKILL); /* the loop still reaps it */
     run_free(run);
 }

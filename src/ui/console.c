@@ -332,6 +332,8 @@ static void render_event(void *ud, const cJSON *ev, const char *json)
                    num(usage, "total_tokens"));
     } else if (strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
         /* What arrived of a cut-off reply stays on screen, and the stream ends. */
+        if (!c->partial_shown && c->partial.len)
+            buf_printf(&out, "%s\n", buf_str(&c->partial));
         c->partial_shown = false;
         end_stream(c);
         buf_printf(&out, "!! %s %s: ", str(ev, "run"), type + 4);
@@ -391,10 +393,15 @@ static void on_line(char *line)
             c->partial_shown = false;
         }
         c->in_line_handler = true;
-        if (command_execute(c->s, line) == CMD_QUIT)
+        if (command_execute(c->s, line) == CMD_QUIT) {
+            /* Leave readline now, so it shows no new prompt. */
             c->quit = true;
+            c->input_closed = true;
+            rl_callback_handler_remove();
+            loop_unwatch(c->s->loop, c->stdin_watch);
+        }
         c->in_line_handler = false;
-        if (c->partial.len && c->streaming) {
+        if (c->partial.len && c->streaming && !c->quit) {
             printf("%s\n", buf_str(&c->partial));
             c->partial_shown = true;
         }
@@ -418,6 +425,21 @@ static void on_interrupt(struct loop *loop, int signo, void *ud)
     }
 }
 
+static void on_terminate(struct loop *loop, int signo, void *ud)
+{
+    struct console *c = ud;
+    session_cancel_runs(c->s, signo == SIGHUP ? "the terminal went away (SIGHUP)" : "terminated (SIGTERM)");
+    c->quit = true;
+}
+
+/* Before a fatal error aborts: give the terminal back as it was. */
+static void restore_terminal(void)
+{
+    rl_callback_handler_remove();
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
 static bool console_done(void *ud)
 {
     struct console *c = ud;
@@ -430,12 +452,13 @@ int console_run(struct session *s, const char *profile_path)
     struct console c = {.s = s};
     struct event_sink sink = {render_event, NULL, &c};
     struct buf banner, line;
+    struct event_sink *sink_handle;
 
     the_console = &c;
     buf_init(&c.partial);
     buf_init(&c.text);
     s->deltas = true; /* the console streams replies as they come */
-    event_stream_add_sink(&s->events, &sink);
+    sink_handle = event_stream_add_sink(&s->events, &sink);
     rl_catch_signals = 0;
     rl_callback_handler_install("agentdeck> ", on_line);
     buf_init(&line);
@@ -452,14 +475,22 @@ int console_run(struct session *s, const char *profile_path)
     buf_fini(&line);
     c.stdin_watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, NULL);
     loop_on_signal(s->loop, SIGINT, on_interrupt, &c);
+    loop_on_signal(s->loop, SIGTERM, on_terminate, &c);
+    loop_on_signal(s->loop, SIGHUP, on_terminate, &c);
+    xalloc_set_fatal_hook(restore_terminal);
     loop_run_until(s->loop, console_done, &c);
     if (!c.input_closed) {
         loop_unwatch(s->loop, c.stdin_watch);
         rl_callback_handler_remove();
+        fputc('\n', stdout);
+        c.input_closed = true; /* from here on, plain printing */
     }
-    fputc('\n', stdout);
+    /* Runs still going end now, and say so while the console shows it. */
+    session_cancel_runs(s, "quit");
+    runner_reap(s);
+    xalloc_set_fatal_hook(NULL);
     /* The session outlives us: stop rendering into a console that is gone. */
-    vec_truncate(&s->events.sinks, s->events.sinks.len - 1);
+    event_stream_remove_sink(&s->events, sink_handle);
     end_stream(&c);
     buf_fini(&c.partial);
     buf_fini(&c.text);

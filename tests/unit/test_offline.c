@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "helpers.h"
+#include "model/team.h"
 
 /* clang-format off */
 static const char *const team_json =
@@ -119,6 +120,75 @@ static void usage_is_estimated(void **state)
     harness_fini(&h);
 }
 
+/* A reply whose callbacks cancel the call they come from. */
+struct canceller {
+    struct backend *backend;
+    struct backend_call *call;
+    int cancel_in; /* 1: delta, 2: entry */
+    int deltas, entries, dones;
+};
+
+static void cancel_on_delta(void *ud, const char *agent, const char *id, const char *text)
+{
+    struct canceller *c = ud;
+    c->deltas++;
+    if (c->cancel_in == 1 && c->call) {
+        backend_cancel(c->backend, c->call);
+        c->call = NULL;
+    }
+}
+
+static void cancel_on_entry(void *ud, struct entry *e)
+{
+    struct canceller *c = ud;
+    entry_free(e);
+    c->entries++;
+    if (c->cancel_in == 2 && c->call) {
+        backend_cancel(c->backend, c->call);
+        c->call = NULL;
+    }
+}
+
+static void count_done(void *ud, const struct usage *u)
+{
+    ((struct canceller *)ud)->dones++;
+}
+
+static void count_error(void *ud, const char *message)
+{
+    ((struct canceller *)ud)->dones++;
+}
+
+static void cancel_from_inside_a_callback(void **state)
+{
+    for (int where = 1; where <= 2; where++) {
+        struct loop *loop = loop_new();
+        struct canceller c = {.backend = offline_backend_new(loop, 1000), .cancel_in = where};
+        struct team *team = team_new();
+        struct agent *agent = agent_new("a", NULL);
+        struct conversation *conv = conversation_new("c1", "a");
+        struct entry *in = entry_new(ENTRY_MESSAGE_INPUT, "a");
+        struct backend_reply reply = {&c, cancel_on_delta, cancel_on_entry, count_done, count_error};
+        struct backend_request req = {team, agent, conv, 0};
+
+        team_add_agent(team, agent);
+        in->role = strdup("user");
+        in->content = strdup("one two three four");
+        conversation_append_entry(conv, in);
+        c.call = backend_request(c.backend, &req, &reply);
+        while (loop_run_once(loop, 50))
+            ;
+        /* Nothing after the cancel: no more deltas, no entry, no done. */
+        assert_int_equal(c.deltas, where == 1 ? 1 : 11);
+        assert_int_equal(c.entries, where == 2 ? 1 : 0);
+        assert_int_equal(c.dones, 0);
+        backend_free(c.backend);
+        conversation_free(conv);
+        team_free(team);
+        loop_free(loop);
+    }
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -130,6 +200,7 @@ int main(void)
         cmocka_unit_test(streams_word_by_word_at_the_rate),
         cmocka_unit_test(rate_zero_sends_one_delta),
         cmocka_unit_test(usage_is_estimated),
+        cmocka_unit_test(cancel_from_inside_a_callback),
     };
     /* clang-format on */
     return cmocka_run_group_tests_name("offline", tests, NULL, NULL);

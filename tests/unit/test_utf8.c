@@ -29,20 +29,26 @@ static void rejects_what_is_not_utf8(void **state)
     uint32_t cp;
     assert_int_equal(utf8_decode("\xFF", 1, &cp), 0);
     assert_int_equal(cp, 0xFFFD);
-    assert_int_equal(utf8_decode("\x80", 1, &cp), 0);         /* a lone continuation byte */
-    assert_int_equal(utf8_decode("\xC0\xAF", 2, &cp), 0);     /* overlong "/" */
-    assert_int_equal(utf8_decode("\xED\xA0\x80", 3, &cp), 0); /* a surrogate */
+    assert_int_equal(utf8_decode("\x80", 1, &cp), 0);             /* a lone continuation byte */
+    assert_int_equal(utf8_decode("\xC0\xAF", 2, &cp), 0);         /* overlong "/" */
+    assert_int_equal(utf8_decode("\xED\xA0\x80", 3, &cp), 0);     /* a surrogate */
     assert_int_equal(utf8_decode("\xF4\x90\x80\x80", 4, &cp), 0); /* past U+10FFFF */
-    assert_int_equal(utf8_decode("\xE4\xB8", 2, &cp), 0);     /* truncated */
-    assert_int_equal(utf8_decode("\xC3" "A", 2, &cp), 0);     /* a missing continuation */
+    assert_int_equal(utf8_decode("\xE4\xB8", 2, &cp), 0);         /* truncated */
+    assert_int_equal(utf8_decode("\xC3"
+                                 "A",
+                                 2, &cp),
+                     0); /* a missing continuation */
     assert_true(utf8_valid("Grüße, 世界 👋", strlen("Grüße, 世界 👋")));
     assert_false(utf8_valid("caf\xE9", 4));
 }
 
 static void repair_replaces_each_bad_byte(void **state)
 {
-    char *s = utf8_repair("ab\xFF" "cd\xE4\xB8", 7);
-    assert_string_equal(s, "ab\xEF\xBF\xBD" "cd\xEF\xBF\xBD\xEF\xBF\xBD");
+    char *s = utf8_repair("ab\xFF"
+                          "cd\xE4\xB8",
+                          7);
+    assert_string_equal(s, "ab\xEF\xBF\xBD"
+                           "cd\xEF\xBF\xBD\xEF\xBF\xBD");
     free(s);
     s = utf8_repair("caf\xC3\xA9", 5);
     assert_string_equal(s, "caf\xC3\xA9");
