@@ -636,29 +636,55 @@ static char *parse_words(struct cmd_call *call, const char *cmdname, struct vec 
     return NULL;
 }
 
-static enum cmd_status run_call(struct cmd_call *call, struct vec *words)
+/* Splits line into words: all of them, or for a command whose last
+ * argument is TEXT..., its words before the text and then the rest of the
+ * line as typed, as one word. Returns NULL or a new error message. */
+static char *split_command(const struct command_spec *spec, size_t from, const char *line, struct vec *words)
 {
-    const char *name = words->items[0];
-    const struct command_spec *spec = command_find(commands, name + 1);
-    char *cmdname, *error;
-    size_t from = 1;
-    enum cmd_status st;
+    const char *rest;
+    char *error = NULL;
 
-    if (!spec || !name[1])
-        return fail(call, "unknown command %s (/help lists the commands)", name);
+    if (spec->max_args >= 0)
+        return cmd_split(line, words, &error) < 0 ? error : NULL;
+    if (cmd_split_prefix(line, from + (size_t)spec->min_args - 1, words, &rest, &error) < 0)
+        return error;
+    if (*rest)
+        vec_push(words, xstrdup(rest));
+    return NULL;
+}
+
+static enum cmd_status run_call(struct cmd_call *call, const char *line)
+{
+    struct vec head, words;
+    const char *rest, *name;
+    const struct command_spec *spec;
+    char *cmdname = NULL, *error = NULL;
+    size_t from = 1;
+    enum cmd_status st = CMD_FAILED;
+
+    vec_init(&head, free);
+    vec_init(&words, free);
+    /* The command and its subcommand decide how the rest is read. */
+    if (cmd_split_prefix(line, 2, &head, &rest, &error) < 0)
+        goto out;
+    name = head.items[0];
+    spec = command_find(commands, name + 1);
+    if (!spec || !name[1]) {
+        error = xasprintf("unknown command %s (/help lists the commands)", name);
+        goto out;
+    }
     cmdname = xasprintf("/%s", spec->name);
     if (spec->subcommands) {
-        const char *subname = vec_get(words, 1);
+        const char *subname = vec_get(&head, 1);
         const struct command_spec *sub = subname ? command_find(spec->subcommands, subname) : NULL;
         if (!sub) {
             char *names = subcommand_names(spec->subcommands);
             if (subname)
-                fail(call, "%s: unknown subcommand \"%s\" (expected one of %s)", cmdname, subname, names);
+                error = xasprintf("%s: unknown subcommand \"%s\" (expected one of %s)", cmdname, subname, names);
             else
-                fail(call, "%s needs a subcommand: %s", cmdname, names);
+                error = xasprintf("%s needs a subcommand: %s", cmdname, names);
             free(names);
-            free(cmdname);
-            return CMD_FAILED;
+            goto out;
         }
         free(cmdname);
         cmdname = xasprintf("/%s %s", spec->name, sub->name);
@@ -666,29 +692,29 @@ static enum cmd_status run_call(struct cmd_call *call, struct vec *words)
         from = 2;
     }
     call->spec = spec;
-    if ((error = parse_words(call, cmdname, words, from))) {
-        fail(call, "%s", error);
+    if ((error = split_command(spec, from, line, &words)) || (error = parse_words(call, cmdname, &words, from)))
+        goto out;
+    st = spec->run(call);
+out:
+    if (error) {
+        st = fail(call, "%s", error);
         free(error);
-        free(cmdname);
-        return CMD_FAILED;
     }
     free(cmdname);
-    st = spec->run(call);
+    vec_fini(&head);
+    vec_fini(&words);
     return st;
 }
 
 enum cmd_status command_execute(struct session *s, const char *line)
 {
     struct cmd_call call = {.session = s, .line = line};
-    struct vec words;
-    char *error = NULL;
     enum cmd_status st;
 
     while (*line == ' ' || *line == '\t')
         line++;
     if (!*line)
         return CMD_OK;
-    vec_init(&words, free);
     vec_init(&call.args, free);
     vec_init(&call.flags, flag_value_free);
 
@@ -705,13 +731,9 @@ enum cmd_status command_execute(struct session *s, const char *line)
             text++;
         st = agent ? send_text(&call, agent, text, true) : CMD_FAILED;
         free(name);
-    } else if (cmd_split(line, &words, &error) < 0) {
-        st = fail(&call, "%s", error);
-        free(error);
     } else {
-        st = run_call(&call, &words);
+        st = run_call(&call, line);
     }
-    vec_fini(&words);
     vec_fini(&call.args);
     vec_fini(&call.flags);
     return st;

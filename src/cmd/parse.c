@@ -3,6 +3,7 @@
 #include "cmd/parse.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,17 +30,25 @@ static char unescape(char c)
 
 int cmd_split(const char *line, struct vec *words, char **error)
 {
+    const char *rest;
+    return cmd_split_prefix(line, SIZE_MAX, words, &rest, error);
+}
+
+int cmd_split_prefix(const char *line, size_t n, struct vec *words, const char **rest, char **error)
+{
     size_t start_len = words->len;
     const char *p = line;
 
-    for (;;) {
+    for (size_t count = 0;; count++) {
         struct buf word = BUF_INIT;
         bool have_word = false;
 
         while (is_blank(*p))
             p++;
-        if (!*p)
+        if (!*p || count == n) {
+            *rest = p;
             return 0;
+        }
         while (*p && !is_blank(*p)) {
             char quote = *p;
             have_word = true;

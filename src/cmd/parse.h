@@ -10,6 +10,10 @@
  * and words left as they were. */
 int cmd_split(const char *line, struct vec *words, char **error);
 
+/* The same for the first n words only; *rest is set to what follows them,
+ * blanks skipped, as typed (the TEXT... of a command). */
+int cmd_split_prefix(const char *line, size_t n, struct vec *words, const char **rest, char **error);
+
 /* Returns words[from..] joined by single spaces; the caller frees it. */
 char *cmd_join(const struct vec *words, size_t from);
 

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/xalloc.h"
 #include "orch/runner.h"
+#include "text/sanitize.h"
 
 struct console {
     struct session *s;
@@ -43,17 +44,23 @@ static int term_width(void)
 }
 
 /* Prints text above the prompt, keeping what the user is typing. */
-static void print_above(struct console *c, const char *text)
+static void print_above(struct console *c, const char *untrusted)
 {
+    struct buf clean = BUF_INIT;
+    const char *text;
     char *saved;
     int point;
 
+    /* Whatever the callers missed, nothing reaches the terminal raw. */
+    sanitize_append(&clean, untrusted, false);
+    text = buf_str(&clean);
     if (c->in_line_handler || c->input_closed) {
         /* Readline has left the accepted line and shows a fresh prompt
          * when the handler returns (or shows none, input being closed):
          * plain printing is right here. */
         fputs(text, stdout);
         fflush(stdout);
+        buf_fini(&clean);
         return;
     }
     saved = rl_copy_text(0, rl_end);
@@ -79,6 +86,7 @@ static void print_above(struct console *c, const char *text)
     rl_point = point;
     rl_forced_update_display();
     free(saved);
+    buf_fini(&clean);
 }
 
 static const char *str(const cJSON *ev, const char *key)
@@ -93,20 +101,10 @@ static double num(const cJSON *ev, const char *key)
     return cJSON_IsNumber(item) ? item->valuedouble : 0;
 }
 
-/* Copies text with control characters shown as visible escapes: model
- * output must not drive the terminal. one_line turns newlines into blanks. */
+/* Untrusted text, made harmless (text/sanitize.h). */
 static void put_text(struct buf *out, const char *text, bool one_line)
 {
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (one_line && (*p == '\n' || *p == '\t'))
-            buf_putc(out, ' ');
-        else if (*p == '\n' || *p == '\t')
-            buf_putc(out, (char)*p);
-        else if (*p < 0x20 || *p == 0x7f)
-            buf_printf(out, "^%c", *p == 0x7f ? '?' : *p + 0x40);
-        else
-            buf_putc(out, (char)*p);
-    }
+    sanitize_append(out, text, one_line);
 }
 
 static void put_clean(struct buf *out, const char *text)
@@ -173,7 +171,8 @@ static void stream_delta(struct console *c, const cJSON *ev)
         free(c->streaming);
         c->streaming = xstrdup(id);
         buf_reset(&c->text);
-        buf_printf(&c->text, "%s: ", str(ev, "agent"));
+        put_clean(&c->text, str(ev, "agent"));
+        buf_puts(&c->text, ": ");
         c->lines_printed = 0;
     }
     put_clean(&c->text, str(ev, "content"));

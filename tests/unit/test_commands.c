@@ -57,7 +57,7 @@ static void bad_lines_name_the_problem(void **state)
                    "--handoff, --temperature, --max-tokens)");
     expect_failure(&h, "/agent create x --model", "/agent create: --model needs a value (M)");
     expect_failure(&h, "/agent create x --model a --model b", "/agent create: --model is given twice");
-    expect_failure(&h, "/start cs \"open", "unterminated \" quote at column 11");
+    expect_failure(&h, "/agent show \"open", "unterminated \" quote at column 13");
     expect_failure(&h, "/append hello", "no conversation yet: start one with /start AGENT TEXT");
     expect_failure(&h, "/history", "no conversation yet: start one with /start AGENT TEXT");
     expect_failure(&h, "/restart msg_9999 again", "no entry with id \"msg_9999\" (see /history)");
@@ -183,8 +183,10 @@ static void conversation_commands(void **state)
     assert_int_equal(harness_exec(&h, "I was charged twice"), CMD_OK);
     assert_string_equal(harness_str(harness_event(&h, "message.output", 1), "agent"), "billing");
     assert_int_equal(harness_exec(&h, "/append   and \"again\""), CMD_OK);
-    assert_string_equal(harness_str(harness_event(&h, "message.input", 2), "content"), "and again");
-    assert_string_equal(harness_str(harness_event(&h, "message.output", 2), "content"), "billing here: and again");
+    /* TEXT... is the rest of the line as typed, quotes and all. */
+    assert_string_equal(harness_str(harness_event(&h, "message.input", 2), "content"), "and \"again\"");
+    assert_string_equal(harness_str(harness_event(&h, "message.output", 2), "content"),
+                        "billing here: and \"again\"");
     /* @AGENT takes the text as typed. */
     assert_int_equal(harness_exec(&h, "@cs  back to \"you\""), CMD_OK);
     assert_string_equal(harness_str(harness_event(&h, "message.input", 3), "agent"), "cs");

@@ -49,7 +49,7 @@ static void unmatched_input_gets_a_deterministic_reply(void **state)
 {
     struct harness h;
     harness_init(&h, team_json, 0);
-    harness_exec(&h, "/start silent 'what is \"this\"?'");
+    harness_exec(&h, "/start silent what is \"this\"?");
     assert_string_equal(harness_str(harness_event(&h, "message.output", 0), "content"),
                         "[silent, offline: no rule matched] You said: \"what is \"this\"?\"");
     harness_fini(&h);

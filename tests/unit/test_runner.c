@@ -46,7 +46,7 @@ static void function_call_round_trip(void **state)
     char *types;
 
     harness_init(&h, team_json, 0);
-    harness_exec(&h, "/start caller 'say \"hi\"'");
+    harness_exec(&h, "/start caller say \"hi\"");
     types = harness_types(&h);
     assert_string_equal(types, "conversation.started message.input run.started function.call function.result "
                                "message.output run.done");

@@ -1,4 +1,4 @@
-/* UTF-8 decoding and repair. */
+/* The text layer: UTF-8 decoding and repair, sanitizing for the terminal. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
+#include "text/sanitize.h"
 #include "text/utf8.h"
 
 static void decodes_every_length(void **state)
@@ -58,6 +60,55 @@ static void repair_replaces_each_bad_byte(void **state)
     free(s);
 }
 
+
+static char *sanitized(const char *text, bool one_line)
+{
+    struct buf out = BUF_INIT;
+    sanitize_append(&out, text, one_line);
+    return buf_steal(&out);
+}
+
+/* Checks that text comes out as want. */
+static void expect_sanitized(const char *text, bool one_line, const char *want)
+{
+    char *got = sanitized(text, one_line);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void sanitize_shows_controls_as_text(void **state)
+{
+    /* Clear screen, an OSC 52 clipboard write, BEL, CR, backspace, DEL. */
+    expect_sanitized("a\x1b[2Jb", false, "a^[[2Jb");
+    expect_sanitized("\x1b]52;c;aGk=\x07", false, "^[]52;c;aGk=^G");
+    expect_sanitized("over\rwrite\b!\x7f", false, "over^Mwrite^H!^?");
+    /* C1 controls (an 8-bit CSI) and bidi overrides. */
+    expect_sanitized("x\xc2\x9b" "2Jy", false, "x<U+009B>2Jy");
+    expect_sanitized("abc\xe2\x80\xae" "def\xe2\x81\xa6", false, "abc<U+202E>def<U+2066>");
+    /* Invalid UTF-8, tabs and newlines. */
+    expect_sanitized("caf\xe9", false, "caf\xef\xbf\xbd");
+    expect_sanitized("a\tb\nc", false, "a b\nc");
+    expect_sanitized("a\tb\nc", true, "a b c");
+    /* What is safe stays as it is, wide and combining characters too. */
+    expect_sanitized("Grüße, 世界 👋 e\xcc\x81", false, "Grüße, 世界 👋 e\xcc\x81");
+    expect_sanitized("", false, "");
+}
+
+static void sanitize_output_is_stable(void **state)
+{
+    /* Sanitizing twice changes nothing more: the output holds no control. */
+    const char *inputs[] = {"\x1b[31mred\x1b[0m", "\xc2\x85next", "\xe2\x80\x8fx", "\x01\x02"};
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        char *once = sanitized(inputs[i], false);
+        char *twice = sanitized(once, false);
+        assert_string_equal(once, twice);
+        for (const unsigned char *p = (const unsigned char *)once; *p; p++)
+            assert_true(*p >= 0x20 && *p != 0x7f);
+        free(once);
+        free(twice);
+    }
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -65,7 +116,9 @@ int main(void)
         cmocka_unit_test(decodes_every_length),
         cmocka_unit_test(rejects_what_is_not_utf8),
         cmocka_unit_test(repair_replaces_each_bad_byte),
+        cmocka_unit_test(sanitize_shows_controls_as_text),
+        cmocka_unit_test(sanitize_output_is_stable),
     };
     /* clang-format on */
-    return cmocka_run_group_tests_name("utf8", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("text", tests, NULL, NULL);
 }
