@@ -2,11 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/offline.h"
@@ -169,13 +171,20 @@ static char *resolve_profile(const char *name)
     return xstrdup(name);
 }
 
-/* Opens the --batch file ("-": stdin); NULL with a message on failure. */
-static FILE *open_batch(const char *path)
+/* Opens the --batch file ("-": stdin); -1 with a message on failure. */
+static int open_batch(const char *path)
 {
-    FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
-    if (!fp)
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+
+    if (fd < 0) {
         fprintf(stderr, "agentdeck: %s: cannot read: %s\n", path, strerror(errno));
-    return fp;
+    } else if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "agentdeck: %s: cannot read: %s\n", path, strerror(EISDIR));
+        close(fd);
+        fd = -1;
+    }
+    return fd;
 }
 
 /* Opens the journal of the session; without one, it goes on and says so. */
@@ -193,15 +202,15 @@ static void add_journal(struct session *session)
     }
 }
 
-static int run_batch(struct session *session, const struct options *o, FILE *batch_fp)
+static int run_batch(struct session *session, const struct options *o, int batch_fd)
 {
     bool ok;
 
     batch_add_sinks(session, stdout, stderr);
     loop_on_signal(session->loop, SIGINT, on_interrupt, session);
     loop_on_signal(session->loop, SIGTERM, on_interrupt, session);
-    if (batch_fp)
-        ok = batch_run_stream(session, batch_fp, o->batch, o->keep_going);
+    if (batch_fd >= 0)
+        ok = batch_run_stream(session, batch_fd, o->batch, o->keep_going);
     else
         ok = batch_run_lines(session, &o->commands, o->keep_going);
     if (fflush(stdout) == EOF && !batch_events_lost()) {
@@ -220,7 +229,7 @@ int main(int argc, char **argv)
     struct backend *backend;
     struct session *session;
     struct loop *loop = NULL;
-    FILE *batch_fp = NULL;
+    int batch_fd = -1;
     char *error = NULL;
     char *session_id;
     char *profile_path = NULL;
@@ -237,7 +246,7 @@ int main(int argc, char **argv)
               stderr);
         goto out;
     }
-    if (o.batch && !(batch_fp = open_batch(o.batch)))
+    if (o.batch && (batch_fd = open_batch(o.batch)) < 0)
         goto out;
     if (o.profile) {
         profile_path = resolve_profile(o.profile);
@@ -262,14 +271,14 @@ int main(int argc, char **argv)
         add_journal(session);
 
     if (batch)
-        status = run_batch(session, &o, batch_fp);
+        status = run_batch(session, &o, batch_fd);
     else
         status = console_run(session, profile_path);
     session_free(session);
 
 out:
-    if (batch_fp && batch_fp != stdin)
-        fclose(batch_fp);
+    if (batch_fd > STDIN_FILENO)
+        close(batch_fd);
     team_free(team);
     loop_free(loop);
     free(profile_path);

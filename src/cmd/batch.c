@@ -6,8 +6,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/command.h"
+#include "core/buf.h"
 #include "core/xalloc.h"
 #include "orch/runner.h"
 
@@ -115,32 +117,95 @@ bool batch_run_lines(struct session *s, const struct vec *lines, bool keep_going
     return ok && !events_lost;
 }
 
-bool batch_run_stream(struct session *s, FILE *fp, const char *name, bool keep_going)
-{
-    bool ok = true, quit = false;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+struct line_reader {
+    struct session *s;
+    int fd;
+    struct buf pending; /* bytes read, not yet run */
+    bool readable, eof;
+    int error; /* errno of a failed read, or 0 */
+};
 
-    /* One line at a time: a pipe's commands run as they come. */
-    while (!quit && !s->interrupted && !events_lost && (n = getline(&line, &cap, fp)) >= 0) {
+static void on_readable(struct loop *loop, int fd, int revents, void *ud)
+{
+    struct line_reader *r = ud;
+    r->readable = true;
+}
+
+static bool readable_or_interrupted(void *ud)
+{
+    struct line_reader *r = ud;
+    return r->readable || r->s->interrupted;
+}
+
+/* Reads more of the input, waiting in the loop (where signals are heard). */
+static void read_more(struct line_reader *r)
+{
+    char chunk[4096];
+    ssize_t n;
+    uint64_t watch = loop_watch_fd(r->s->loop, r->fd, LOOP_READ, on_readable, r);
+
+    r->readable = false;
+    loop_run_until(r->s->loop, readable_or_interrupted, r);
+    loop_unwatch(r->s->loop, watch);
+    if (r->s->interrupted)
+        return;
+    n = read(r->fd, chunk, sizeof chunk);
+    if (n > 0)
+        buf_append(&r->pending, chunk, (size_t)n);
+    else if (n == 0)
+        r->eof = true;
+    else if (errno != EINTR && errno != EAGAIN)
+        r->error = errno, r->eof = true;
+}
+
+/* Returns the next line (without its end) as a new string, or NULL at the end. */
+static char *next_line(struct line_reader *r)
+{
+    for (;;) {
+        const char *s = buf_str(&r->pending);
+        const char *nl = memchr(s, '\n', r->pending.len);
+        if (nl || (r->eof && r->pending.len)) {
+            size_t len = nl ? (size_t)(nl - s) : r->pending.len;
+            char *line = xstrndup(s, len);
+            size_t used = nl ? len + 1 : len;
+            memmove(r->pending.data, s + used, r->pending.len - used);
+            r->pending.len -= used;
+            r->pending.data[r->pending.len] = '\0';
+            return line;
+        }
+        if (r->eof || r->s->interrupted)
+            return NULL;
+        read_more(r);
+    }
+}
+
+bool batch_run_stream(struct session *s, int fd, const char *name, bool keep_going)
+{
+    struct line_reader r = {.s = s, .fd = fd};
+    bool ok = true, quit = false;
+    char *line;
+
+    /* One line at a time, waiting in the loop: a pipe's commands run as
+     * they come, and a signal is heard while we wait for the next. */
+    buf_init(&r.pending);
+    while (!quit && !s->interrupted && !events_lost && (line = next_line(&r))) {
+        size_t n = strlen(line);
         const char *p = line;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        while (n > 0 && line[n - 1] == '\r')
             line[--n] = '\0';
         while (*p == ' ' || *p == '\t')
             p++;
-        if (!*p || *p == '#')
-            continue;
-        if (!batch_run_command(s, p, &quit)) {
+        if (*p && *p != '#' && !batch_run_command(s, p, &quit)) {
             ok = false;
             if (!keep_going)
-                break;
+                quit = true;
         }
+        free(line);
     }
-    if (ferror(fp)) {
-        fprintf(stderr, "agentdeck: %s: cannot read: %s\n", name, strerror(errno));
+    if (r.error) {
+        fprintf(stderr, "agentdeck: %s: cannot read: %s\n", name, strerror(r.error));
         ok = false;
     }
-    free(line);
+    buf_fini(&r.pending);
     return ok && !events_lost;
 }

@@ -23,9 +23,10 @@ bool batch_run_lines(struct session *s, const struct vec *lines, bool keep_going
 /* Whether an event could not be written to stdout (said once on stderr). */
 bool batch_events_lost(void);
 
-/* Runs the commands of fp (name says which in messages), one a line, as
- * they are read; blank lines and lines starting with # are skipped. Stops
- * at the first failure unless keep_going. Returns whether all succeeded. */
-bool batch_run_stream(struct session *s, FILE *fp, const char *name, bool keep_going);
+/* Runs the commands read from fd (name says which in messages), one a line,
+ * as they arrive; blank lines and lines starting with # are skipped. Stops
+ * at the first failure unless keep_going, and on SIGINT or SIGTERM even
+ * while waiting for a line. Returns whether all succeeded. */
+bool batch_run_stream(struct session *s, int fd, const char *name, bool keep_going);
 
 #endif

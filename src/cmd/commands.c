@@ -100,7 +100,8 @@ static bool parse_number(const char *s, double *out)
     char *end;
     errno = 0;
     *out = strtod(s, &end);
-    return errno == 0 && end != s && *end == '\0' && isfinite(*out);
+    /* ERANGE with a finite result is an underflow: 1e-400 is just 0. */
+    return (errno == 0 || (errno == ERANGE && isfinite(*out))) && end != s && *end == '\0' && isfinite(*out);
 }
 
 /* Applies the flags of call to agent. Returns NULL, or a new error message. */

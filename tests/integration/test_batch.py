@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -332,6 +333,75 @@ def quit_ends_the_batch_with_status_0():
     eq(types(events), ["agent.list"], "event types (nothing after /quit)")
 
 
+# How long a test waits for an event that should come at once: generous, and
+# more so under a wrapper such as valgrind (~20x slower, and slow to start).
+PROMPT = 5 if not lib.WRAPPER else 60
+
+
+@test
+def batch_stdin_runs_each_line_as_it_arrives():
+    # A program that drives agentdeck through a pipe reads each command's
+    # events before it writes the next command: nothing may wait for the end
+    # of stdin.
+    proc, state_home = lib.spawn(["--batch", "-"], profile=lib.profile("support.json"), stdin="pipe")
+    lines = []
+    try:
+        proc.stdin.write(("/start cs %s\n" % CHARGED_TWICE).encode("utf-8"))
+        proc.stdin.flush()
+        lines += lib.read_until(proc, b'"seq":1,', timeout=PROMPT)
+        eq(json.loads(lines[0])["type"], "conversation.started", "the first event, with stdin still open")
+        lines += lib.read_until(proc, b'"run.done"', timeout=PROMPT)
+        proc.stdin.write(b"/agent list\n")
+        proc.stdin.flush()
+        lines += lib.read_until(proc, b'"agent.list"', timeout=PROMPT)
+        proc.stdin.close()
+        out, err = lib.finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = lib.parse_events(b"".join(lines).decode("utf-8") + out.decode("utf-8"))
+    eq(proc.returncode, 0, "exit status once stdin is closed")
+    eq(err.decode("utf-8", "replace"), "", "stderr")
+    eq(out, b"", "stdout after the last command's events")
+    eq(types(events), ["conversation.started", "message.input", "run.started", "agent.handoff", "message.output",
+                       "run.done", "agent.list"], "event types")
+    eq(one(events, "message.output")["content"], reply_of("support.json", "billing", "twice"),
+       "message.output content")
+
+
+# Ending takes a moment, more under valgrind (its leak check at exit).
+TERM_WAIT = 5 if not lib.WRAPPER else 20
+
+
+@test
+def sigterm_while_batch_stdin_waits_for_a_line():
+    # doc/commands.md: SIGTERM stops the batch with status 130, also when
+    # agentdeck is idle, waiting for the next command on a pipe.
+    proc, state_home = lib.spawn(["--batch", "-"], profile=lib.profile("support.json"), stdin="pipe")
+    try:
+        proc.stdin.write(b"/agent list\n")
+        proc.stdin.flush()
+        lines = lib.read_until(proc, b'"agent.list"', timeout=PROMPT)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=TERM_WAIT)
+        except subprocess.TimeoutExpired:
+            pass
+        ended = proc.poll() is not None
+        proc.stdin.close()
+        out, err = lib.finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    check(ended, "agentdeck was still running %g s after SIGTERM (ended with status %s once stdin closed)" %
+          (TERM_WAIT, proc.returncode))
+    eq(proc.returncode, 130, "exit status")
+    eq(types(lib.parse_events(b"".join(lines).decode("utf-8") + out.decode("utf-8"))), ["agent.list"],
+       "event types")
+
+
 @test
 def empty_batch_does_nothing():
     status, events, stderr = run(["--batch", "-"], profile="support.json", stdin="# only a comment\n\n")
@@ -470,9 +540,9 @@ def quoting_double_single_and_backslash():
     eq(d.get("description"), 'He said "hi"\tthen\nleft \\o/', "description (\"...\" with \\\" \\t \\n \\\\)")
     eq(d.get("instructions"), 'single \\n "stays" literal', "instructions ('...' takes everything literally)")
     eq(d.get("model"), "mixed-mo del", "model (quotes joined inside one word)")
-    eq(one(events, "message.input")["content"], "Why   was I charged twice?",
-       "message.input content (quoted blanks kept, words joined by one space)")
-    eq(one(events, "message.output")["agent"], "billing", "the quoted text still routes to billing")
+    eq(one(events, "message.input")["content"], r'"Why   was I"   charged\ twice?',
+       "message.input content (TEXT... is the rest of the line as typed)")
+    eq(one(events, "message.output")["agent"], "billing", "the text still routes to billing")
 
 
 @test
@@ -537,11 +607,13 @@ def flags_before_and_after_the_name():
 
 
 @test
-def quoted_agent_name_and_quoted_text():
-    status, events, stderr = run(["-c", "/start \"cs\" '" + CHARGED_TWICE + "'"], profile="support.json")
+def quoted_agent_name_and_text_as_typed():
+    status, events, stderr = run(["-c", "/start \"cs\"   What's \"wrong\"  with '" + CHARGED_TWICE + "'"],
+                                 profile="support.json")
     eq(status, 0, "exit status")
-    eq(one(events, "conversation.started")["agent"], "cs", "agent")
-    eq(one(events, "message.input")["content"], CHARGED_TWICE, "content")
+    eq(one(events, "conversation.started")["agent"], "cs", "agent (a quoted word before the text)")
+    eq(one(events, "message.input")["content"], "What's \"wrong\"  with '" + CHARGED_TWICE + "'",
+       "content: the rest of the line as typed, apostrophe and quotes included")
 
 
 # ---- (7) /append, plain text, @AGENT -------------------------------------------
@@ -878,6 +950,8 @@ def interrupt(signo, message):
     cancelled = events[-1]
     eq((cancelled.get("conversation"), cancelled.get("agent"), cancelled.get("run"), cancelled.get("message")),
        ("c1", "tooler", "r1", message), "run.cancelled")
+    eq(err.decode("utf-8", "replace").splitlines(), ["agentdeck: run r1 of tooler in c1 cancelled: " + message],
+       "stderr lines")
     check_usage(cancelled)
     check(os.path.exists(pid_path), "the function never ran")
     check(gone, "the function (sleep 30) is still running after the interrupt")
@@ -903,6 +977,8 @@ def sigint_while_a_reply_streams_drops_the_reply():
     eq(of_type(events, "message.output"), [], "message.output of the interrupted reply")
     eq(types(events)[-1], "run.cancelled", "last event")
     eq((events[-1]["agent"], events[-1]["message"]), ("billing", "interrupted (SIGINT)"), "run.cancelled")
+    eq(err.decode("utf-8", "replace").splitlines(),
+       ["agentdeck: run r1 of billing in c1 cancelled: interrupted (SIGINT)"], "stderr lines")
 
 
 @test
@@ -980,6 +1056,72 @@ def function_that_leaves_a_background_child_is_not_waited_for():
     eq(result.status, 0, "exit status")
     check(result.elapsed < FAST, "took %.1f s, expected under %g s" % (result.elapsed, FAST))
     eq(one(result.events, "function.result")["result"], "started", "function.result result")
+
+
+@test
+def function_that_closes_its_stdin_early_is_waited_for_without_spinning():
+    # About 200 KB of arguments, more than a pipe holds: agentdeck still has
+    # some to write when the function closes its stdin, then the function
+    # takes 1 s. agentdeck must wait for it, not busy-loop on the dead pipe.
+    text = "big " + "0123456789" * 20000
+    path = write_profile({
+        "agents": [{"name": "t", "tools": [{"type": "function", "function": {"name": "slow"}}],
+                    "offline": [{"when": "^big ", "call": {"name": "slow", "arguments": {"q": "{input}"}}},
+                                {"say": "got {input}"}]}],
+        "functions": {"slow": {"command": ["sh", "-c", "exec 0<&-; sleep 1; echo done"], "timeout": 25}},
+    })
+    batch = write_file("session.txt", "/start t %s\n" % text)
+    result = run(["--batch", batch], profile=path)
+    status, events, stderr = result
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(types(events), ["conversation.started", "message.input", "run.started", "function.call", "function.result",
+                       "message.output", "run.done"], "event types")
+    check(len(one(events, "function.call")["arguments"]) > 200000,
+          "function.call arguments are only %d bytes" % len(one(events, "function.call")["arguments"]))
+    eq(json.loads(one(events, "function.call")["arguments"]), {"q": text}, "function.call arguments, parsed")
+    eq(one(events, "function.result")["result"], "done", "function.result result")
+    eq(one(events, "message.output")["content"], "got done", "message.output content")
+    check(result.elapsed >= 0.9, "the run ended after %.2f s, before the function's sleep 1" % result.elapsed)
+    # Waiting costs next to nothing (a few ms); a loop that spins burns the
+    # whole second. Not under a wrapper: valgrind alone takes more than that.
+    if not lib.WRAPPER:
+        check(result.cpu < 0.5, "agentdeck used %.2f s of CPU in %.2f s, waiting for a function" %
+              (result.cpu, result.elapsed))
+
+
+def fd_table(listing):
+    """{fd: what it is} from the lines of `ls -l /proc/PID/fd`: pipes as
+    "pipe" (their numbers differ from run to run), /proc/PID/... (what ls
+    itself opened, when sh execs it) without the pid."""
+    table = {}
+    for line in listing.splitlines():
+        m = re.match(r"^l\S+ .* (\d+) -> (.*)$", line)
+        if m:
+            what = re.sub(r"^pipe:\[\d+\]$", "pipe", m.group(2))
+            table[int(m.group(1))] = re.sub(r"^/proc/\d+/", "/proc/PID/", what)
+    return table
+
+
+@test
+def function_gets_no_file_descriptor_of_agentdeck():
+    # The function runs while agentdeck holds the journal and the --batch file
+    # open: it must see its stdin, stdout and stderr pipes and nothing else,
+    # exactly what a child of this script with three pipes sees.
+    listing = ["sh", "-c", "ls -l /proc/$$/fd"]
+    path = function_profile({"fds": listing}, [{"when": "^fds", "call": {"name": "fds"}}])
+    batch = write_file("session.txt", "/start t fds\n/agent list\n")
+    status, events, stderr = result = run(["--batch", batch], profile=path)
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(len(journals(result.state_home)), 1, "journals (open while the function ran)")
+    seen = one(events, "function.result")["result"]
+    check("events.jsonl" not in seen, "the function inherited the journal:\n" + seen)
+    check(batch not in seen, "the function inherited the --batch file:\n" + seen)
+    own = subprocess.run(listing, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    expected = fd_table(own.stdout.decode("utf-8", "replace"))
+    eq(sorted(expected.items())[:3], [(0, "pipe"), (1, "pipe"), (2, "pipe")], "the fds of our own child")
+    eq(fd_table(seen), expected, "the function's fds (from: %s)" % seen)
 
 
 # ---- (13) --help, --version, /help ---------------------------------------------

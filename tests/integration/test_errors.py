@@ -8,6 +8,7 @@ unreadable profile; then stdout stays empty.
 Run from the build folder:  AGENTDECK=$PWD/agentdeck srcdir=. python3 tests/integration/test_errors.py
 """
 
+import errno
 import json
 import os
 import sys
@@ -43,10 +44,11 @@ COMMAND_ERRORS = [
     ("unknown_flag", "/agent create helper --bogus 1",
      "/agent create: unknown flag --bogus (expected --model, --description, --instructions, --tool, --handoff, "
      "--temperature, --max-tokens)"),
-    ("unterminated_double_quote", '/start cs "' + CHARGED_TWICE, 'unterminated " quote at column 11'),
-    ("unterminated_single_quote", "/start cs 'Why", "unterminated ' quote at column 11"),
-    ("apostrophe_in_a_command", "/start cs I'm charged twice", "unterminated ' quote at column 12"),
-    ("backslash_at_the_end", "/start cs hello\\", "a backslash at the end of the line escapes nothing"),
+    ("unterminated_double_quote", '/agent create helper --description "oops', 'unterminated " quote at column 36'),
+    ("unterminated_single_quote", "/agent show 'cs", "unterminated ' quote at column 13"),
+    ("apostrophe_in_a_command", "/agent create helper --description I'm", "unterminated ' quote at column 37"),
+    ("unterminated_quote_before_text", '/start "cs ' + CHARGED_TWICE, 'unterminated " quote at column 8'),
+    ("backslash_at_the_end", "/agent show cs\\", "a backslash at the end of the line escapes nothing"),
     ("append_without_conversation", "/append hello", "no conversation yet: start one with /start AGENT TEXT"),
     ("at_unknown_agent", "@nobody hello", 'no agent named "nobody" ' + AGENTS),
     ("history_without_conversation", "/history", "no conversation yet: start one with /start AGENT TEXT"),
@@ -63,6 +65,10 @@ COMMAND_ERRORS = [
      "completion_args.temperature: expected a number from 0 to 1, got 1.5"),
     ("max_tokens_negative", "/agent create helper --max-tokens -1",
      "completion_args.max_tokens: expected an integer >= 0, got -1"),
+    ("temperature_nan", "/agent create x --temperature nan", '--temperature: "nan" is not a number'),
+    ("max_tokens_infinite", "/agent create x --max-tokens inf", '--max-tokens: "inf" is not a number'),
+    ("max_tokens_too_large", "/agent create x --max-tokens 1e300",
+     "completion_args.max_tokens: expected an integer from 0 to 2147483647, got 1e+300"),
     ("invalid_agent_name", "/agent create 'bad name'",
      '"bad name" is not a valid agent name (expected 1 to 64 letters, digits, _ or -, not starting with -)'),
     ("name_starting_with_a_dash", "/agent create -- --odd",
@@ -223,6 +229,24 @@ def failed_update_changes_nothing():
 
 
 @test
+def numbers_that_are_not_finite_change_nothing():
+    # NaN passes every "x < lo || x > hi" check: it must be refused before it
+    # reaches a definition (and JSON, which cannot write it).
+    bad = ["--temperature nan", "--temperature inf", "--max-tokens inf", "--max-tokens 1e300"]
+    args = ["--keep-going", "-c", "/agent show cs", "-c", "/agent list"]
+    for flag in bad:
+        args += ["-c", "/agent create x " + flag, "-c", "/agent update cs " + flag]
+    args += ["-c", "/agent show cs", "-c", "/agent list"]
+    status, events, stderr = run(args, profile="support.json")
+    eq(status, 1, "exit status")
+    eq(types(events), ["agent.show", "agent.list"] + ["error"] * (2 * len(bad)) + ["agent.show", "agent.list"],
+       "event types")
+    eq(events[-2]["definition"], events[0]["definition"], "cs after the failed updates")
+    eq(events[-1]["agents"], events[1]["agents"], "the agents after the failed creates")
+    eq(len(stderr.splitlines()), 2 * len(bad), "stderr lines")
+
+
+@test
 def failed_create_adds_no_agent():
     status, events, stderr = run(["--keep-going", "-c", "/agent create helper --model m --handoff nobody",
                                   "-c", "/agent list"], profile="support.json")
@@ -335,6 +359,32 @@ def profile_with_a_bad_function_timeout():
     path = write_profile({"functions": {"get_rate": {"command": ["true"], "timeout": 0}},
                           "agents": [{"name": "cs"}]})
     check_profile_error(path, "agentdeck: %s: functions.get_rate.timeout: expected a number > 0, got 0" % path)
+
+
+# JSON numbers too large for a double (1e999) parse as infinity: refused as
+# out of range, not taken (an endless timeout) nor shown as "null".
+
+
+@test
+def profile_with_an_infinite_max_tokens():
+    path = write_profile('{"agents": [{"name": "cs", "completion_args": {"max_tokens": 1e999}}]}\n')
+    check_profile_error(path, "agentdeck: %s: agents[0].completion_args.max_tokens: expected an integer >= 0, "
+                              "got a number out of range" % path)
+
+
+@test
+def profile_with_an_infinite_temperature():
+    path = write_profile('{"agents": [{"name": "cs", "completion_args": {"temperature": -1e999}}]}\n')
+    check_profile_error(path, "agentdeck: %s: agents[0].completion_args.temperature: expected a number from 0 to 1, "
+                              "got a number out of range" % path)
+
+
+@test
+def profile_with_an_infinite_function_timeout():
+    path = write_profile('{"functions": {"get_rate": {"command": ["true"], "timeout": 1e999}},\n'
+                         ' "agents": [{"name": "cs"}]}\n')
+    check_profile_error(path, "agentdeck: %s: functions.get_rate.timeout: expected at most 86400 seconds, "
+                              "got a number out of range" % path)
 
 
 @test
@@ -463,6 +513,24 @@ def function_output_that_is_not_utf8():
 
 
 @test
+def function_output_with_a_nul_byte():
+    # A NUL must neither cut the result short ("abc") nor reach the JSON.
+    path = write_profile({
+        "agents": [{"name": "t", "tools": [{"type": "function", "function": {"name": "nul"}}],
+                    "offline": [{"when": "^nul", "call": {"name": "nul"}}, {"say": "got {input}"}]}],
+        "functions": {"nul": ["printf", "abc\\000def"]},
+    })
+    result = run(["-c", "/start t nul"], profile=path)
+    status, events, stderr = result
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    eq(one(events, "function.result")["result"], "abc\ufffddef", "function.result result")
+    eq(one(events, "message.output")["content"], "got abc\ufffddef", "message.output content (what the agent read)")
+    with open(journals(result.state_home)[0], encoding="utf-8") as f:
+        eq(f.read(), result.stdout, "journal text")
+
+
+@test
 def command_text_that_is_not_utf8():
     path = write_file("latin1.txt", "")
     with open(path, "wb") as f:
@@ -470,6 +538,28 @@ def command_text_that_is_not_utf8():
     status, events, stderr = run(["--batch", path], profile="support.json")  # run() fails on invalid UTF-8
     eq(status, 0, "exit status")
     eq(one(events, "message.input")["content"], "caf\ufffd: why was I charged twice?", "message.input content")
+
+
+# ---- stdout cannot be written: a failure, said on stderr ---------------------------
+
+
+@test
+def stdout_that_cannot_be_written_fails_the_batch():
+    if not os.path.exists("/dev/full"):
+        raise lib.Skip("no /dev/full")
+    line = "agentdeck: cannot write the events to stdout: " + os.strerror(errno.ENOSPC)
+    batch = write_file("session.txt", "/start cs %s\n/agent list\n" % CHARGED_TWICE)
+    for args in (["-c", "/start cs " + CHARGED_TWICE, "-c", LATER], ["--batch", batch]):
+        # Even with --keep-going: nothing more runs once nobody can see the events.
+        result = run(["--keep-going"] + args, profile="support.json", stdout="/dev/full")
+        eq(result.status, 1, "exit status")
+        eq(result.stderr.splitlines(), [line], "stderr lines")
+        files = journals(result.state_home)
+        eq(len(files), 1, "journals")
+        with open(files[0], encoding="utf-8") as f:
+            eq(types(lib.parse_events(f.read(), "the journal")),
+               ["conversation.started", "message.input", "run.started", "agent.handoff", "message.output",
+                "run.done"], "event types in the journal (the run that had started ends; no later command)")
 
 
 # ---- stdout carries only events ----------------------------------------------------

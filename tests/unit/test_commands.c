@@ -185,8 +185,7 @@ static void conversation_commands(void **state)
     assert_int_equal(harness_exec(&h, "/append   and \"again\""), CMD_OK);
     /* TEXT... is the rest of the line as typed, quotes and all. */
     assert_string_equal(harness_str(harness_event(&h, "message.input", 2), "content"), "and \"again\"");
-    assert_string_equal(harness_str(harness_event(&h, "message.output", 2), "content"),
-                        "billing here: and \"again\"");
+    assert_string_equal(harness_str(harness_event(&h, "message.output", 2), "content"), "billing here: and \"again\"");
     /* @AGENT takes the text as typed. */
     assert_int_equal(harness_exec(&h, "@cs  back to \"you\""), CMD_OK);
     assert_string_equal(harness_str(harness_event(&h, "message.input", 3), "agent"), "cs");

@@ -60,7 +60,6 @@ static void repair_replaces_each_bad_byte(void **state)
     free(s);
 }
 
-
 static char *sanitized(const char *text, bool one_line)
 {
     struct buf out = BUF_INIT;
@@ -83,8 +82,12 @@ static void sanitize_shows_controls_as_text(void **state)
     expect_sanitized("\x1b]52;c;aGk=\x07", false, "^[]52;c;aGk=^G");
     expect_sanitized("over\rwrite\b!\x7f", false, "over^Mwrite^H!^?");
     /* C1 controls (an 8-bit CSI) and bidi overrides. */
-    expect_sanitized("x\xc2\x9b" "2Jy", false, "x<U+009B>2Jy");
-    expect_sanitized("abc\xe2\x80\xae" "def\xe2\x81\xa6", false, "abc<U+202E>def<U+2066>");
+    expect_sanitized("x\xc2\x9b"
+                     "2Jy",
+                     false, "x<U+009B>2Jy");
+    expect_sanitized("abc\xe2\x80\xae"
+                     "def\xe2\x81\xa6",
+                     false, "abc<U+202E>def<U+2066>");
     /* Invalid UTF-8, tabs and newlines. */
     expect_sanitized("caf\xe9", false, "caf\xef\xbf\xbd");
     expect_sanitized("a\tb\nc", false, "a b\nc");
