@@ -177,7 +177,9 @@ static void stream_delta(struct console *c, const cJSON *ev)
     }
     put_clean(&c->text, str(ev, "content"));
     /* Every line but the last is complete and scrolls up for good; the
-     * last one grows in place above the prompt. */
+     * last one grows in place above the prompt. The whole reply is wrapped
+     * again on each delta: fine for this line console, which the curses
+     * console (issue 4) replaces. */
     vec_init(&lines, free);
     wrap_lines(buf_str(&c->text), (size_t)term_width() - 1, true, &lines);
     for (; c->lines_printed + 1 < lines.len; c->lines_printed++)
