@@ -32,9 +32,12 @@ struct backend_reply {
 struct backend_request {
     const struct team *team;
     const struct agent *agent;
-    const struct conversation *conv; /* valid until done, error or cancel */
-    size_t first_new;                /* conv->entries from here on are new inputs */
+    struct conversation *conv; /* valid until done, error or cancel; the backend may keep its remote id there */
+    size_t first_new;          /* conv->entries from here on are new inputs */
 };
+
+/* Reports the end of backend_prepare(): error is NULL on success. */
+typedef void backend_prepared_fn(void *ud, const char *error);
 
 struct backend;
 struct backend_call;
@@ -46,6 +49,9 @@ struct backend_ops {
                                     const struct backend_reply *reply);
     void (*cancel)(struct backend *b, struct backend_call *call);
     void (*free)(struct backend *b);
+    /* Optional: makes the team's agents ready on the backend (Mistral
+     * creates or updates them on the server), then calls done from the loop. */
+    void (*prepare)(struct backend *b, struct team *team, backend_prepared_fn *done, void *ud);
 };
 
 /* The base of every backend; implementations embed it first. */
@@ -64,6 +70,9 @@ static inline void backend_cancel(struct backend *b, struct backend_call *call)
 {
     b->ops->cancel(b, call);
 }
+
+/* Runs the backend's prepare step, if it has one; done is called either way. */
+void backend_prepare(struct backend *b, struct team *team, backend_prepared_fn *done, void *ud);
 
 static inline void backend_free(struct backend *b)
 {

@@ -27,12 +27,6 @@ struct backend_call {
     bool cancelled;
 };
 
-int64_t backend_estimate_tokens(const char *text)
-{
-    size_t len = text ? strlen(text) : 0;
-    return len ? (int64_t)((len + 3) / 4) : 0;
-}
-
 char *offline_expand(const char *templ, const char *input, const char *agent, const char *const groups[10])
 {
     struct buf out = BUF_INIT;

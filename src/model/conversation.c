@@ -36,6 +36,7 @@ void conversation_free(struct conversation *c)
     free(c->agent);
     free(c->parent);
     free(c->remote_id);
+    free(c->remote_agent);
     vec_fini(&c->entries);
     free(c);
 }

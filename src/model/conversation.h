@@ -22,6 +22,7 @@ struct conversation {
     char *parent;       /* the conversation it was branched from, or NULL */
     struct vec entries; /* struct entry *, owned */
     char *remote_id;    /* the backend's conversation id, when it keeps one */
+    char *remote_agent; /* the agent that remote conversation belongs to */
     struct usage usage; /* summed over its runs */
     int runs_in_flight;
 };
