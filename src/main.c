@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/mistral.h"
 #include "backend/offline.h"
 #include "cmd/batch.h"
 #include "core/xalloc.h"
@@ -30,6 +31,9 @@ struct options {
     bool deltas;
     bool keep_going;
     bool no_journal;
+    const char *base_url;
+    const char *api_key_file;
+    int retries;         /* < 0: the default */
 };
 
 static void usage(FILE *out)
@@ -69,6 +73,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"keep-going", no_argument, NULL, 'k'},
         {"deltas", no_argument, NULL, 'd'},
         {"offline-rate", required_argument, NULL, 'r'},
+        {"base-url", required_argument, NULL, 'u'},
+        {"api-key-file", required_argument, NULL, 'K'},
+        {"retries", required_argument, NULL, 'R'},
         {"no-journal", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -105,6 +112,20 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return -1;
             }
             break;
+        case 'u':
+            o->base_url = optarg;
+            break;
+        case 'K':
+            o->api_key_file = optarg;
+            break;
+        case 'R':
+            errno = 0;
+            o->retries = (int)strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || o->retries < 0 || o->retries > 100) {
+                fprintf(stderr, "agentdeck: --retries: \"%s\" is not a number from 0 to 100\n", optarg);
+                return -1;
+            }
+            break;
         case 'J':
             o->no_journal = true;
             break;
@@ -137,15 +158,64 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static struct backend *make_backend(const struct options *o, struct loop *loop, bool batch)
+/* Reads the API key: from --api-key-file, which must be private to its
+ * owner, else from MISTRAL_API_KEY. Returns a new string, or NULL with a message. */
+static char *read_api_key(const struct options *o)
+{
+    const char *env = getenv("MISTRAL_API_KEY");
+    char line[512];
+    struct stat st;
+    FILE *fp;
+    size_t n;
+
+    if (!o->api_key_file) {
+        if (env && *env)
+            return xstrdup(env);
+        fputs("agentdeck: --backend mistral needs a key: set MISTRAL_API_KEY or give --api-key-file FILE\n", stderr);
+        return NULL;
+    }
+    if (!(fp = fopen(o->api_key_file, "re"))) {
+        fprintf(stderr, "agentdeck: %s: cannot read the key: %s\n", o->api_key_file, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(fp), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO))) {
+        fprintf(stderr, "agentdeck: %s: the key file may be read by others (mode %03o): run chmod 600 on it\n",
+                o->api_key_file, (unsigned)(st.st_mode & 0777));
+        fclose(fp);
+        return NULL;
+    }
+    if (!fgets(line, sizeof line, fp))
+        line[0] = '\0';
+    fclose(fp);
+    n = strcspn(line, "\r\n");
+    line[n] = '\0';
+    if (!n) {
+        fprintf(stderr, "agentdeck: %s: the key file is empty\n", o->api_key_file);
+        return NULL;
+    }
+    return xstrdup(line);
+}
+
+static struct backend *make_backend(const struct options *o, struct loop *loop, bool batch, const struct team *team)
 {
     const char *name = o->backend ? o->backend : "offline";
     double rate = o->offline_rate >= 0 ? o->offline_rate : (batch ? 0 : 30);
 
     if (strcmp(name, "offline") == 0)
         return offline_backend_new(loop, rate);
-    if (strcmp(name, "mistral") == 0 || strcmp(name, "chat") == 0)
-        fprintf(stderr, "agentdeck: --backend %s is not available in this version yet; use --backend offline\n", name);
+    if (strcmp(name, "mistral") == 0) {
+        char *key = read_api_key(o);
+        struct mistral_options mo = {o->base_url, key, team->name ? team->name : "default", o->retries, 0};
+        struct backend *b;
+        if (!key)
+            return NULL;
+        b = mistral_backend_new(loop, &mo);
+        memset(key, 0, strlen(key));
+        free(key);
+        return b;
+    }
+    if (strcmp(name, "chat") == 0)
+        fprintf(stderr, "agentdeck: --backend chat is not available in this version yet; use --backend offline\n");
     else
         fprintf(stderr, "agentdeck: --backend: unknown backend \"%s\" (expected offline, mistral or chat)\n", name);
     return NULL;
@@ -202,6 +272,44 @@ static void add_journal(struct session *session)
     }
 }
 
+struct preparing {
+    bool done;
+    char *error;
+};
+
+static void on_prepared(void *ud, const char *error)
+{
+    struct preparing *p = ud;
+    p->done = true;
+    p->error = xstrdup(error);
+}
+
+static bool prepared(void *ud)
+{
+    return ((struct preparing *)ud)->done;
+}
+
+/* Makes the team ready on the backend (Mistral: its agents on the server).
+ * Returns false after an error event saying why (and, when no sink shows
+ * it, a line on stderr). */
+static bool prepare_backend(struct session *session, bool to_stderr)
+{
+    struct preparing p = {false, NULL};
+
+    backend_prepare(session->backend, session->team, on_prepared, &p);
+    loop_run_until(session->loop, prepared, &p);
+    if (!p.done || p.error) {
+        session_error(session, NULL, "the %s backend is not ready: %s", session->backend->ops->name,
+                      p.error ? p.error : "interrupted");
+        if (to_stderr)
+            fprintf(stderr, "agentdeck: the %s backend is not ready: %s\n", session->backend->ops->name,
+                    p.error ? p.error : "interrupted");
+        free(p.error);
+        return false;
+    }
+    return true;
+}
+
 static int run_batch(struct session *session, const struct options *o, int batch_fd)
 {
     bool ok;
@@ -209,7 +317,9 @@ static int run_batch(struct session *session, const struct options *o, int batch
     batch_add_sinks(session, stdout, stderr);
     loop_on_signal(session->loop, SIGINT, on_interrupt, session);
     loop_on_signal(session->loop, SIGTERM, on_interrupt, session);
-    if (batch_fd >= 0)
+    if (!prepare_backend(session, false))
+        ok = false;
+    else if (batch_fd >= 0)
         ok = batch_run_stream(session, batch_fd, o->batch, o->keep_going);
     else
         ok = batch_run_lines(session, &o->commands, o->keep_going);
@@ -224,7 +334,7 @@ static int run_batch(struct session *session, const struct options *o, int batch
 
 int main(int argc, char **argv)
 {
-    struct options o = {.offline_rate = -1};
+    struct options o = {.offline_rate = -1, .retries = -1};
     struct team *team = NULL;
     struct backend *backend;
     struct session *session;
@@ -260,7 +370,7 @@ int main(int argc, char **argv)
     }
 
     loop = loop_new();
-    if (!(backend = make_backend(&o, loop, batch)))
+    if (!(backend = make_backend(&o, loop, batch, team)))
         goto out;
     session_id = journal_new_session_id();
     session = session_new(session_id, loop, backend, team);
@@ -272,6 +382,8 @@ int main(int argc, char **argv)
 
     if (batch)
         status = run_batch(session, &o, batch_fd);
+    else if (!prepare_backend(session, true))
+        status = EXIT_COMMAND_FAILED;
     else
         status = console_run(session, profile_path);
     session_free(session);

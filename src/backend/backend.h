@@ -27,6 +27,8 @@ struct backend_reply {
     void (*entry)(void *ud, struct entry *e);
     void (*done)(void *ud, const struct usage *usage);
     void (*error)(void *ud, const char *message);
+    /* Something the user should know that is not a failure (a retry). May be NULL. */
+    void (*warning)(void *ud, const char *message);
 };
 
 struct backend_request {

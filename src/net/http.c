@@ -3,6 +3,7 @@
 #include "net/http.h"
 
 #include <curl/curl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,7 +190,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     t->got_bytes = true;
     if (!t->status)
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
-    t->h.data(t->h.ud, t->status, ptr, n);
+    if (!t->h.data(t->h.ud, t->status, ptr, n))
+        return 0; /* curl ends it with a write error */
     return t->cancelled ? 0 : n;
 }
 

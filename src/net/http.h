@@ -35,8 +35,9 @@ struct http_result {
 
 struct http_handlers {
     void *ud;
-    /* Body bytes as they arrive, status known. May cancel the transfer. */
-    void (*data)(void *ud, long status, const char *bytes, size_t len);
+    /* Body bytes as they arrive, status known. Returns false to abort the
+     * transfer (done still comes, with an error). May cancel it instead. */
+    bool (*data)(void *ud, long status, const char *bytes, size_t len);
     /* Called once at the end (not after http_cancel); the transfer is freed after it returns. */
     void (*done)(void *ud, const struct http_result *result);
 };

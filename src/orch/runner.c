@@ -250,6 +250,15 @@ static void on_done(void *ud, const struct usage *usage)
     }
 }
 
+static void on_warning(void *ud, const char *message)
+{
+    struct run *run = ud;
+    cJSON *fields = cJSON_CreateObject();
+    run_add_context(run, fields);
+    cJSON_AddStringToObject(fields, "message", message);
+    event_emit(&run->s->events, "warning", fields);
+}
+
 static void on_error(void *ud, const char *message)
 {
     struct run *run = ud;
@@ -261,7 +270,7 @@ static void run_next_turn(struct run *run)
 {
     const struct agent *agent = team_find_agent(run->s->team, run->agent);
     struct backend_request req;
-    struct backend_reply reply = {run, on_delta, on_entry, on_done, on_error};
+    struct backend_reply reply = {run, on_delta, on_entry, on_done, on_error, on_warning};
 
     if (!agent) {
         char *message = xasprintf("agent \"%s\" no longer exists", run->agent);

@@ -256,6 +256,8 @@ def run(args, stdin=None, env=None, timeout=30, profile=None, state_home=None, c
     state_home = state_home or tmpdir("state")
     cwd = cwd or tmpdir("cwd")
     full_env = dict(os.environ)
+    # Never a real key: the tests talk to nothing but the fake server.
+    full_env.pop("MISTRAL_API_KEY", None)
     full_env["XDG_STATE_HOME"] = state_home
     full_env["LC_ALL"] = "C.UTF-8"
     for key, value in (env or {}).items():
@@ -311,6 +313,7 @@ def spawn(args, profile=None, stdin=None):
         args = ["--profile", path] + args
     state_home = tmpdir("state")
     env = dict(os.environ, XDG_STATE_HOME=state_home, LC_ALL="C.UTF-8")
+    env.pop("MISTRAL_API_KEY", None)
     try:
         proc = subprocess.Popen(command(args), stdin=(subprocess.PIPE if stdin == "pipe" else subprocess.DEVNULL),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmpdir("cwd"))
@@ -383,6 +386,7 @@ def run_text(args, stdin=None, timeout=30):
     """Runs agentdeck for output that is not events (--help, --version):
     returns (status, stdout text, stderr text)."""
     env = dict(os.environ, XDG_STATE_HOME=tmpdir("state"), LC_ALL="C.UTF-8")
+    env.pop("MISTRAL_API_KEY", None)
     try:
         proc = subprocess.run(command(args), input=(stdin or "").encode("utf-8"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmpdir("cwd"),

@@ -397,8 +397,8 @@ def profile_with_a_function_tool_it_does_not_define():
 # ---- usage errors: exit 2, nothing on stdout --------------------------------------
 
 
-def check_usage_error(args, parts, one_line=True, stdin=None):
-    result = run(args, stdin=stdin)
+def check_usage_error(args, parts, one_line=True, stdin=None, env=None):
+    result = run(args, stdin=stdin, env=env)
     eq(result.status, 2, "exit status")
     eq(result.stdout, "", "stdout")
     lines = result.stderr.splitlines()
@@ -440,9 +440,22 @@ def unknown_backend():
 
 @test
 def backend_not_available_yet():
-    for name in ("mistral", "chat"):
-        check_usage_error(["--backend", name, "--profile", lib.profile("support.json"), "-c", LATER],
-                          ["--backend " + name, "offline"])
+    check_usage_error(["--backend", "chat", "--profile", lib.profile("support.json"), "-c", LATER],
+                      ["--backend chat", "offline"])
+
+
+@test
+def mistral_backend_without_a_key():
+    check_usage_error(["--backend", "mistral", "--profile", lib.profile("support.json"), "-c", LATER],
+                      ["MISTRAL_API_KEY", "--api-key-file"], env={"MISTRAL_API_KEY": ""})
+
+
+@test
+def mistral_key_file_readable_by_others_is_refused():
+    path = lib.write_file("key.txt", "not-a-real-key\n")
+    os.chmod(path, 0o644)
+    check_usage_error(["--backend", "mistral", "--api-key-file", path, "--profile", lib.profile("support.json"),
+                       "-c", LATER], ["may be read by others", "chmod 600"])
 
 
 @test
