@@ -33,7 +33,7 @@ struct options {
     bool no_journal;
     const char *base_url;
     const char *api_key_file;
-    int retries;         /* < 0: the default */
+    int retries; /* < 0: the default */
 };
 
 static void usage(FILE *out)

@@ -16,12 +16,12 @@ struct mistral_backend {
     struct backend base;
     struct http *http;
     char *base_url;
-    char *auth_header;  /* "Authorization: Bearer ...": never logged */
+    char *auth_header; /* "Authorization: Bearer ...": never logged */
     char *profile;
     int retries;
     long stall_timeout_s;
-    struct team *team;  /* set by prepare: agent ids to names */
-    struct vec calls;   /* struct api_call * in flight */
+    struct team *team; /* set by prepare: agent ids to names */
+    struct vec calls;  /* struct api_call * in flight */
 };
 
 /* ---- errors ---------------------------------------------------------- */
@@ -33,8 +33,7 @@ static char *detail_message(const cJSON *detail)
 
     if (cJSON_IsString(detail))
         return xstrdup(detail->valuestring);
-    cJSON_ArrayForEach(item, detail)
-    {
+    cJSON_ArrayForEach(item, detail) {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(item, "msg");
         const cJSON *loc = cJSON_GetObjectItemCaseSensitive(item, "loc");
         struct buf where = BUF_INIT;
@@ -43,8 +42,7 @@ static char *detail_message(const cJSON *detail)
 
         if (!cJSON_IsString(msg))
             continue;
-        cJSON_ArrayForEach(part, loc)
-        {
+        cJSON_ArrayForEach(part, loc) {
             if (cJSON_IsString(part) && strcmp(part->valuestring, "body") != 0)
                 buf_printf(&where, "%s%s", where.len ? "." : "", part->valuestring);
             else if (cJSON_IsNumber(part))
@@ -68,7 +66,8 @@ char *mistral_error_message(long status, const char *body)
     else if (cJSON_IsObject(message))
         what = detail_message(cJSON_GetObjectItemCaseSensitive(message, "detail"));
     if (!what && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json, "error"))) {
-        const cJSON *inner = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "error"), "message");
+        const cJSON *inner =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "error"), "message");
         if (cJSON_IsString(inner))
             what = xstrdup(inner->valuestring);
     }
@@ -110,12 +109,12 @@ struct api_call {
     int attempt;
     uint64_t retry_timer;
     struct http_transfer *transfer;
-    struct buf raw;        /* a plain body, or an error body */
+    struct buf raw; /* a plain body, or an error body */
     struct sse_parser sse;
     bool sse_ready;
-    bool stream_began;     /* an event came: the POST is never sent again */
-    bool stream_ended;     /* conversation.response.done or .error came */
-    char *failure;         /* a failure found inside the stream */
+    bool stream_began; /* an event came: the POST is never sent again */
+    bool stream_ended; /* conversation.response.done or .error came */
+    char *failure;     /* a failure found inside the stream */
 };
 
 static void api_send(struct api_call *c);
@@ -299,11 +298,11 @@ struct backend_call {
     struct backend_reply reply;
     struct api_call *api;
     struct conversation *conv;
-    char *agent;            /* the agent speaking now */
-    struct entry *cur;      /* the output entry being assembled */
+    char *agent;       /* the agent speaking now */
+    struct entry *cur; /* the output entry being assembled */
     int cur_index;
     struct usage usage;
-    char *error;            /* conversation.response.error */
+    char *error; /* conversation.response.error */
     bool delivering, cancelled;
 };
 
@@ -608,7 +607,7 @@ struct prepare {
     struct team *team;
     backend_prepared_fn *done;
     void *ud;
-    cJSON *existing;    /* the server's agents tagged with this profile */
+    cJSON *existing; /* the server's agents tagged with this profile */
     int page;
     size_t step;        /* the agent being created or updated */
     bool handoffs_pass; /* the second pass sets handoffs by id */
@@ -692,8 +691,7 @@ static char *agent_hash(const struct mistral_backend *mb, const struct agent *a)
 static const cJSON *existing_agent(const struct prepare *p, const char *name)
 {
     const cJSON *item;
-    cJSON_ArrayForEach(item, p->existing)
-    {
+    cJSON_ArrayForEach(item, p->existing) {
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
         const char *tagged = json_str(meta, "agentdeck_agent");
         if (tagged && strcmp(tagged, name) == 0)
@@ -725,7 +723,8 @@ static void prepare_next(struct prepare *p)
         struct agent *a = p->team->agents.items[p->step];
         char *hash = agent_hash(mb, a);
         const cJSON *old = existing_agent(p, a->name);
-        const char *old_hash = old ? json_str(cJSON_GetObjectItemCaseSensitive(old, "metadata"), "agentdeck_hash") : NULL;
+        const char *old_hash =
+            old ? json_str(cJSON_GetObjectItemCaseSensitive(old, "metadata"), "agentdeck_hash") : NULL;
         bool current = old_hash && strcmp(old_hash, hash) == 0;
 
         if (!p->handoffs_pass) {
@@ -754,8 +753,8 @@ static void prepare_next(struct prepare *p)
                 cJSON_AddItemToArray(ids, cJSON_CreateString(to->remote_id));
         }
         free(hash);
-        api_call_start(mb, &prepare_step_ops, p, "PATCH", xasprintf("/v1/agents/%s", a->remote_id),
-                       print_json(body), false);
+        api_call_start(mb, &prepare_step_ops, p, "PATCH", xasprintf("/v1/agents/%s", a->remote_id), print_json(body),
+                       false);
         return;
     }
     if (!p->handoffs_pass) {
@@ -773,8 +772,7 @@ static void prepare_listed(struct api_call *c, const cJSON *body)
     const cJSON *item;
     int n = 0;
 
-    cJSON_ArrayForEach(item, body)
-    {
+    cJSON_ArrayForEach(item, body) {
         const char *tag = json_str(cJSON_GetObjectItemCaseSensitive(item, "metadata"), "agentdeck_profile");
         n++;
         if (tag && strcmp(tag, p->mb->profile) == 0)
