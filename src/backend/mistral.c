@@ -173,7 +173,7 @@ static bool on_data(void *ud, long status, const char *bytes, size_t len)
             free(c->failure);
             c->failure = xasprintf("the stream broke a limit: %s", sse_parser_error(&c->sse));
         }
-        return !c->failure && !c->sse.stopped;
+        return !c->failure && !sse_parser_stopped(&c->sse);
     }
     if (c->raw.len < 8 * 1024 * 1024)
         buf_append(&c->raw, bytes, len);

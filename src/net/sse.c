@@ -236,8 +236,7 @@ bool sse_parser_finish(struct sse_parser *p)
     bool pending;
 
     assert(!p->dispatching);
-    pending = !p->error && !p->stopped &&
-              (p->event_pending || p->line.len > 0 || (!p->bom_done && p->bom_len > 0));
+    pending = !p->error && !p->stopped && (p->event_pending || p->line.len > 0 || (!p->bom_done && p->bom_len > 0));
     release_if_large(&p->line);
     release_if_large(&p->data);
     release_if_large(&p->type);
@@ -251,6 +250,11 @@ bool sse_parser_finish(struct sse_parser *p)
 void sse_parser_stop(struct sse_parser *p)
 {
     p->stopped = true;
+}
+
+bool sse_parser_stopped(const struct sse_parser *p)
+{
+    return p->stopped;
 }
 
 const char *sse_parser_error(const struct sse_parser *p)

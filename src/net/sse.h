@@ -37,18 +37,18 @@ typedef void sse_event_fn(void *ud, const struct sse_event *ev);
 struct sse_parser {
     sse_event_fn *fn;
     void *ud;
-    struct buf line;       /* the start of a line cut by the end of a chunk */
-    struct buf data;       /* the data buffer: each data: value and a \n */
-    struct buf type;       /* the event type buffer */
-    struct buf id;         /* the last event ID buffer */
+    struct buf line;        /* the start of a line cut by the end of a chunk */
+    struct buf data;        /* the data buffer: each data: value and a \n */
+    struct buf type;        /* the event type buffer */
+    struct buf id;          /* the last event ID buffer */
     unsigned long retry_ms; /* the last valid retry:, 0 when none */
-    const char *error;     /* why feed failed, or NULL */
-    unsigned bom_len;      /* bytes of a leading BOM matched so far */
-    bool bom_done;         /* the start of the stream is behind us */
-    bool skip_lf;          /* the last byte fed was a CR ending a line */
-    bool event_pending;    /* a field line came after the last blank line */
-    bool stopped;          /* sse_parser_stop() was called */
-    bool dispatching;      /* inside the callback */
+    const char *error;      /* why feed failed, or NULL */
+    unsigned bom_len;       /* bytes of a leading BOM matched so far */
+    bool bom_done;          /* the start of the stream is behind us */
+    bool skip_lf;           /* the last byte fed was a CR ending a line */
+    bool event_pending;     /* a field line came after the last blank line */
+    bool stopped;           /* sse_parser_stop() was called */
+    bool dispatching;       /* inside the callback */
 };
 
 void sse_parser_init(struct sse_parser *p, sse_event_fn *fn, void *ud);
@@ -72,6 +72,9 @@ bool sse_parser_finish(struct sse_parser *p);
 /* Makes the parser ignore the rest of the current chunk and all later input;
  * for a consumer cancelled from inside the callback. */
 void sse_parser_stop(struct sse_parser *p);
+/* Whether sse_parser_stop() was called: the consumer's write callback can
+ * then end the transfer. */
+bool sse_parser_stopped(const struct sse_parser *p);
 
 /* Why feed returned -1 (a sentence naming the limit), or NULL. */
 const char *sse_parser_error(const struct sse_parser *p);
