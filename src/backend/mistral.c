@@ -741,16 +741,22 @@ static void prepare_next(struct prepare *p)
             free(hash);
             return;
         }
-        if (current || !a->remote_id) {
+        /* A new agent without handoffs needs nothing more; an updated one
+         * may have had some: null clears them (an empty list is a 422). */
+        if (current || !a->remote_id || (!a->handoffs.len && !old)) {
             free(hash);
             continue;
         }
         cJSON *body = cJSON_CreateObject();
-        cJSON *ids = cJSON_AddArrayToObject(body, "handoffs");
-        for (size_t i = 0; i < a->handoffs.len; i++) {
-            const struct agent *to = team_find_agent(p->team, a->handoffs.items[i]);
-            if (to && to->remote_id)
-                cJSON_AddItemToArray(ids, cJSON_CreateString(to->remote_id));
+        if (a->handoffs.len) {
+            cJSON *ids = cJSON_AddArrayToObject(body, "handoffs");
+            for (size_t i = 0; i < a->handoffs.len; i++) {
+                const struct agent *to = team_find_agent(p->team, a->handoffs.items[i]);
+                if (to && to->remote_id)
+                    cJSON_AddItemToArray(ids, cJSON_CreateString(to->remote_id));
+            }
+        } else {
+            cJSON_AddNullToObject(body, "handoffs");
         }
         free(hash);
         api_call_start(mb, &prepare_step_ops, p, "PATCH", xasprintf("/v1/agents/%s", a->remote_id), print_json(body),

@@ -481,3 +481,79 @@ def main():
     finally:
         _cleanup()
     sys.exit(0)
+
+
+# ---- the fake Mistral server ------------------------------------------------
+
+
+class FakeMistral:
+    """tests/fakeapi/server.py on a free loopback port, for a whole test file.
+    start() returns None when the OpenAPI spec is not there (the file then
+    skips); the server checks every request against it."""
+
+    KEY = "test-key"
+
+    def __init__(self):
+        self.proc = None
+        self.url = None
+
+    def start(self):
+        server = srcpath("tests", "fakeapi", "server.py")
+        self.proc = subprocess.Popen([sys.executable, server, "--port", "0", "--key", self.KEY],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode("utf-8", "replace")
+        if not line.startswith("listening on "):
+            err = self.proc.stderr.read().decode("utf-8", "replace")
+            self.proc.wait()
+            self.proc = None
+            return None if "spec" in err else err
+        self.url = line.split()[-1]
+        return self.url
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def control(self, method, path, body=None):
+        import urllib.request
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            text = resp.read().decode("utf-8")
+        return json.loads(text) if text else None
+
+    def reset(self, script=None, faults=None):
+        self.control("POST", "/_fake/reset")
+        if script:
+            self.control("POST", "/_fake/script", script)
+        if faults:
+            self.control("POST", "/_fake/faults", faults)
+
+    def requests(self, path=None):
+        return self.control("GET", "/_fake/requests" + ("?path=" + path if path else ""))
+
+    def rejections(self):
+        return self.control("GET", "/_fake/rejections")
+
+    def run(self, args, profile=None, key=KEY, **kw):
+        """Runs agentdeck against this server with the mistral backend."""
+        env = dict(kw.pop("env", None) or {}, MISTRAL_API_KEY=key)
+        return run(["--backend", "mistral", "--base-url", self.url] + list(args), profile=profile, env=env, **kw)
+
+
+def offline_script(*profile_names):
+    """The offline rules of shipped profiles, as a script for the fake server."""
+    script = {}
+    for name in profile_names:
+        with open(profile(name), encoding="utf-8") as f:
+            for agent in json.load(f)["agents"]:
+                if "offline" in agent:
+                    script[agent["name"]] = agent["offline"]
+    return script
