@@ -33,7 +33,8 @@ struct options {
     bool no_journal;
     const char *base_url;
     const char *api_key_file;
-    int retries; /* < 0: the default */
+    int retries;          /* < 0: the default */
+    long stall_timeout_s; /* 0: the default */
 };
 
 static void usage(FILE *out)
@@ -43,7 +44,7 @@ static void usage(FILE *out)
           "\n"
           "  -p, --profile FILE        load the team of FILE (also the first argument);\n"
           "                            a bare NAME is looked up among the installed profiles\n"
-          "  -b, --backend NAME        offline (the scripted model; the default), mistral or chat\n"
+          "  -b, --backend NAME        offline (the scripted model; the default) or mistral\n"
           "      --batch FILE|-        run the commands of FILE (- for stdin) without a screen\n"
           "  -c, --command COMMAND     run COMMAND without a screen; repeatable\n"
           "      --keep-going          in batch mode, go on after a command fails\n"
@@ -53,6 +54,12 @@ static void usage(FILE *out)
           "      --no-journal          do not write the session journal\n"
           "  -h, --help                show this help and exit\n"
           "  -V, --version             show the version and exit\n"
+          "\n"
+          "The mistral backend (key from MISTRAL_API_KEY or --api-key-file):\n"
+          "      --base-url URL        the API's address (default https://api.mistral.ai)\n"
+          "      --api-key-file FILE   read the key from FILE, which others may not read\n"
+          "      --retries N           retry 429, 5xx and 409 answers N times (default 4)\n"
+          "      --stall-timeout S     fail a stream silent for S seconds (default 60)\n"
           "\n"
           "In batch mode stdout carries only events, one JSON object a line; diagnostics\n"
           "go to stderr. Exit status: 0 when every command succeeded, 1 when one failed,\n"
@@ -76,6 +83,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"base-url", required_argument, NULL, 'u'},
         {"api-key-file", required_argument, NULL, 'K'},
         {"retries", required_argument, NULL, 'R'},
+        {"stall-timeout", required_argument, NULL, 'S'},
         {"no-journal", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -123,6 +131,15 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->retries = (int)strtol(optarg, &end, 10);
             if (errno || end == optarg || *end || o->retries < 0 || o->retries > 100) {
                 fprintf(stderr, "agentdeck: --retries: \"%s\" is not a number from 0 to 100\n", optarg);
+                return -1;
+            }
+            break;
+        case 'S':
+            errno = 0;
+            o->stall_timeout_s = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || o->stall_timeout_s < 1 || o->stall_timeout_s > 3600) {
+                fprintf(stderr, "agentdeck: --stall-timeout: \"%s\" is not a number of seconds from 1 to 3600\n",
+                        optarg);
                 return -1;
             }
             break;
@@ -205,7 +222,8 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
         return offline_backend_new(loop, rate);
     if (strcmp(name, "mistral") == 0) {
         char *key = read_api_key(o);
-        struct mistral_options mo = {o->base_url, key, team->name ? team->name : "default", o->retries, 0};
+        struct mistral_options mo = {o->base_url, key, team->name ? team->name : "default", o->retries,
+                                     o->stall_timeout_s};
         struct backend *b;
         if (!key)
             return NULL;

@@ -95,6 +95,7 @@ struct agent *agent_clone(const struct agent *a)
         vec_push(&c->rules, rule_clone(a->rules.items[i]));
     c->max_turns = a->max_turns;
     c->remote_id = xstrdup(a->remote_id);
+    c->usage = a->usage;
     return c;
 }
 

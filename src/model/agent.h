@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "core/vec.h"
+#include "model/usage.h"
 
 enum offline_action {
     OFFLINE_SAY,
@@ -40,6 +41,7 @@ struct agent {
     struct vec rules;       /* struct offline_rule * */
     int max_turns;          /* 0: the team's */
     char *remote_id;        /* the backend's id, once created there */
+    struct usage usage;     /* summed over this session's runs it finished */
 };
 
 #define AGENT_DEFAULT_MODEL "mistral-medium-latest"

@@ -7,14 +7,7 @@
 
 #include "core/vec.h"
 #include "model/entry.h"
-
-struct usage {
-    int64_t prompt_tokens;
-    int64_t completion_tokens;
-    int64_t total_tokens;
-};
-
-void usage_add(struct usage *sum, const struct usage *u);
+#include "model/usage.h"
 
 struct conversation {
     char *id;           /* "c1", unique in the session */

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/vec.h"
 #include "core/xalloc.h"
 
@@ -31,6 +32,8 @@ struct http_transfer {
     long status;
     long stall_s;
     bool got_bytes;
+    int64_t last_activity; /* when a byte last came (monotonic ms) */
+    uint64_t stall_timer;
     bool cancelled; /* marked inside curl; reaped when curl returns */
     bool finished;  /* done is running: cancel is a no-op */
     char *retry_after;
@@ -40,6 +43,7 @@ struct http_transfer {
 
 static void transfer_free(struct http_transfer *t)
 {
+    loop_timer_cancel(t->http->loop, t->stall_timer);
     curl_slist_free_all(t->headers);
     free(t->body);
     free(t->retry_after);
@@ -66,7 +70,8 @@ static void transfer_remove(struct http_transfer *t)
     transfer_free(t);
 }
 
-static void finish(struct http_transfer *t, CURLcode code)
+/* Ends a transfer: code is curl's, or CURLE_OPERATION_TIMEDOUT with stalled. */
+static void finish(struct http_transfer *t, CURLcode code, bool stalled)
 {
     struct http_result r = {0};
     char *error = NULL;
@@ -77,9 +82,9 @@ static void finish(struct http_transfer *t, CURLcode code)
     r.content_type = t->content_type;
     r.ok = code == CURLE_OK;
     if (!r.ok) {
-        if (code == CURLE_OPERATION_TIMEDOUT && t->got_bytes) {
+        if (stalled) {
             r.stalled = true;
-            error = xasprintf("the stream stalled: no data for %ld s", t->stall_s);
+            error = xasprintf("the %s stalled: no data for %ld s", t->got_bytes ? "stream" : "server", t->stall_s);
         } else {
             error = xasprintf("%s%s%s", curl_easy_strerror(code), t->errbuf[0] ? ": " : "", t->errbuf);
         }
@@ -108,7 +113,7 @@ static void process_done(struct http *http)
         if (t->cancelled)
             transfer_remove(t);
         else
-            finish(t, msg->data.result);
+            finish(t, msg->data.result, false);
     }
     for (size_t i = 0; i < http->transfers.len;) {
         struct http_transfer *t = http->transfers.items[i];
@@ -180,6 +185,21 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* Fails a transfer that has been silent for stall_s: a stream may last
+ * long, so silence counts, not total time. Runs from the loop, outside curl. */
+static void on_stall_check(struct loop *loop, void *ud)
+{
+    struct http_transfer *t = ud;
+    int64_t idle = clock_now_ms() - t->last_activity;
+
+    t->stall_timer = 0;
+    if (idle >= t->stall_s * 1000) {
+        finish(t, CURLE_OPERATION_TIMEDOUT, true);
+        return;
+    }
+    t->stall_timer = loop_timer_add(loop, t->stall_s * 1000 - idle, on_stall_check, t);
+}
+
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct http_transfer *t = ud;
@@ -188,6 +208,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     if (t->cancelled)
         return 0;
     t->got_bytes = true;
+    t->last_activity = clock_now_ms();
     if (!t->status)
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
     if (!t->h.data(t->h.ud, t->status, ptr, n))
@@ -209,6 +230,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
     };
 
     t->got_bytes = true;
+    t->last_activity = clock_now_ms();
     if (strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a 100 Continue, say): forget the last one's. */
         free(t->retry_after);
@@ -294,9 +316,6 @@ struct http_transfer *http_start(struct http *http, const struct http_request *r
     curl_easy_setopt(e, CURLOPT_USERAGENT, "agentdeck/" PACKAGE_VERSION);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
-    /* A stream may last long: fail on silence, not on total time. */
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, t->stall_s);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -306,6 +325,8 @@ struct http_transfer *http_start(struct http *http, const struct http_request *r
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     vec_push(&http->transfers, t);
+    t->last_activity = clock_now_ms();
+    t->stall_timer = loop_timer_add(http->loop, t->stall_s * 1000, on_stall_check, t);
     curl_multi_add_handle(http->multi, e);
     return t;
 }

@@ -99,6 +99,7 @@ static cJSON *usage_to_json(const struct usage *u)
 static void run_end(struct run *run, const char *type, const char *message)
 {
     cJSON *fields = cJSON_CreateObject();
+    struct agent *agent;
 
     if (run->state == RUN_ENDED)
         return;
@@ -111,11 +112,18 @@ static void run_end(struct run *run, const char *type, const char *message)
     run->calls_left = 0;
     run->conv->runs_in_flight--;
     usage_add(&run->conv->usage, &run->usage);
+    agent = team_find_agent(run->s->team, run->agent);
+    if (agent)
+        usage_add(&agent->usage, &run->usage);
 
     run_add_context(run, fields);
     if (message)
         cJSON_AddStringToObject(fields, "message", message);
     cJSON_AddItemToObject(fields, "usage", usage_to_json(&run->usage));
+    /* Totals so far, for the conversation and for the agent that ended the run. */
+    cJSON_AddItemToObject(fields, "conversation_usage", usage_to_json(&run->conv->usage));
+    if (agent)
+        cJSON_AddItemToObject(fields, "agent_usage", usage_to_json(&agent->usage));
     cJSON_AddNumberToObject(fields, "latency_ms", (double)(clock_now_ms() - run->started_ms));
     cJSON_AddNumberToObject(fields, "turns", run->turns);
     if (strcmp(type, "run.error") == 0)

@@ -160,6 +160,23 @@ def malformed_json_in_the_stream_is_an_error():
 
 
 @test
+def a_busy_conversation_409_waits_and_retries():
+    check_retried({"fault": "status", "status": 409}, "HTTP 409")
+
+
+@test
+def a_stalled_stream_fails_after_the_stall_timeout():
+    fresh([{"fault": "stall", "seconds": 4, "after": 1, "times": 1,
+            "match": {"method": "POST", "path": "^/v1/conversations$"}}])
+    status, events, stderr = SERVER.run(["--stall-timeout", "1", "-c", "/start cs " + CHARGED_TWICE],
+                                        profile="support.json")
+    eq(status, 1, "exit status")
+    contains(one(events, "run.error")["message"], "stalled", "run.error")
+    starts = [r for r in SERVER.requests() if r["method"] == "POST" and r["path"] == "/v1/conversations"]
+    eq(len(starts), 1, "not sent again: its stream had begun")
+
+
+@test
 def the_whole_run_sent_nothing_off_spec():
     no_rejections()
 
