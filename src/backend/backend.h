@@ -29,6 +29,10 @@ struct backend_reply {
     void (*error)(void *ud, const char *message);
     /* Something the user should know that is not a failure (a retry). May be NULL. */
     void (*warning)(void *ud, const char *message);
+    /* The backend started a conversation of its own (remote_id) for this
+     * one, replacing parent (another agent's), with carried entries taken
+     * over. May be NULL. */
+    void (*remote_started)(void *ud, const char *remote_id, const char *parent, size_t carried);
 };
 
 struct backend_request {

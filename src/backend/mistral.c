@@ -302,7 +302,10 @@ struct backend_call {
     struct entry *cur; /* the output entry being assembled */
     int cur_index;
     struct usage usage;
-    char *error; /* conversation.response.error */
+    char *error;    /* conversation.response.error */
+    bool starting;  /* a new server conversation: report its id */
+    char *parent;   /* the server conversation it replaces, or NULL */
+    size_t carried; /* entries carried over into it */
     bool delivering, cancelled;
 };
 
@@ -311,6 +314,7 @@ static void conv_call_free(struct backend_call *call)
     entry_free(call->cur);
     free(call->agent);
     free(call->error);
+    free(call->parent);
     free(call);
 }
 
@@ -385,6 +389,8 @@ static bool conv_event(struct api_call *c, const char *type, const cJSON *data)
         if (id) {
             free(call->conv->remote_id);
             call->conv->remote_id = xstrdup(id);
+            if (call->starting && call->parent && call->reply.remote_started)
+                call->reply.remote_started(call->reply.ud, id, call->parent, call->carried);
         }
     } else if (strcmp(type, "message.output.delta") == 0) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(data, "content");
@@ -573,8 +579,16 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
         path = xasprintf("/v1/conversations/%s", conv->remote_id);
     } else {
         /* A new server conversation for this agent carries what came before. */
+        cJSON *inputs = input_entries(conv, 0, conv->remote_id != NULL);
+        call->starting = true;
+        call->parent = xstrdup(conv->remote_id);
+        /* Carried: what the new agent is given of the earlier entries. */
+        for (size_t i = 0; i < req->first_new && i < conv->entries.len; i++) {
+            const struct entry *e = conv->entries.items[i];
+            call->carried += e->type == ENTRY_MESSAGE_INPUT || e->type == ENTRY_MESSAGE_OUTPUT;
+        }
         cJSON_AddStringToObject(body, "agent_id", req->agent->remote_id ? req->agent->remote_id : "");
-        cJSON_AddItemToObject(body, "inputs", input_entries(conv, 0, conv->remote_id != NULL));
+        cJSON_AddItemToObject(body, "inputs", inputs);
         cJSON_AddBoolToObject(body, "stream", 1);
         cJSON_AddStringToObject(body, "handoff_execution", "server");
         path = xstrdup("/v1/conversations");

@@ -267,6 +267,19 @@ static void on_warning(void *ud, const char *message)
     event_emit(&run->s->events, "warning", fields);
 }
 
+static void on_remote_started(void *ud, const char *remote_id, const char *parent, size_t carried)
+{
+    struct run *run = ud;
+    cJSON *fields = cJSON_CreateObject();
+
+    run_add_context(run, fields);
+    /* Another agent takes the conversation on: to the user it stays one. */
+    cJSON_AddStringToObject(fields, "server_conversation", remote_id);
+    cJSON_AddStringToObject(fields, "server_parent", parent);
+    cJSON_AddNumberToObject(fields, "carried", (double)carried);
+    event_emit(&run->s->events, "conversation.started", fields);
+}
+
 static void on_error(void *ud, const char *message)
 {
     struct run *run = ud;
@@ -278,7 +291,7 @@ static void run_next_turn(struct run *run)
 {
     const struct agent *agent = team_find_agent(run->s->team, run->agent);
     struct backend_request req;
-    struct backend_reply reply = {run, on_delta, on_entry, on_done, on_error, on_warning};
+    struct backend_reply reply = {run, on_delta, on_entry, on_done, on_error, on_warning, on_remote_started};
 
     if (!agent) {
         char *message = xasprintf("agent \"%s\" no longer exists", run->agent);

@@ -160,6 +160,27 @@ def malformed_json_in_the_stream_is_an_error():
 
 
 @test
+def another_agent_takes_the_conversation_on_in_a_new_server_conversation():
+    fresh()
+    status, events, stderr = SERVER.run(["-c", "hello", "-c", "@sales How much is Pro?"], profile="support.json")
+    eq(status, 0, "exit status")
+    started = [e for e in of_type(events, "conversation.started") if "server_conversation" in e]
+    eq(len(started), 1, "one conversation.started for the switch")
+    conversations = [r for r in SERVER.requests() if r["method"] == "POST" and r["path"] == "/v1/conversations"]
+    eq(len(conversations), 2, "two server conversations")
+    eq(started[0]["agent"], "sales", "the agent taking it on")
+    check(started[0]["server_parent"] != started[0]["server_conversation"], "names the one it replaces")
+    eq(started[0]["carried"], 2, "carried: the user's message and cs's answer")
+    eq({e["conversation"] for e in events if "conversation" in e}, {"c1"}, "to the user it stays one conversation")
+    second = [r for r in SERVER.requests() if r["method"] == "POST" and r["path"] == "/v1/conversations"][1]
+    eq([(i["role"], i["content"]) for i in second["body"]["inputs"]],
+       [("user", "hello"), ("assistant", of_type(events, "message.output")[0]["content"]),
+        ("user", "How much is Pro?")],
+       "the inputs carry the earlier entries")
+    no_rejections()
+
+
+@test
 def a_busy_conversation_409_waits_and_retries():
     check_retried({"fault": "status", "status": 409}, "HTTP 409")
 
