@@ -35,6 +35,7 @@ struct options {
     const char *api_key_file;
     int retries;          /* < 0: the default */
     long stall_timeout_s; /* 0: the default */
+    bool client_handoffs; /* --handoff-execution client */
 };
 
 static void usage(FILE *out)
@@ -60,6 +61,9 @@ static void usage(FILE *out)
           "      --api-key-file FILE   read the key from FILE, which others may not read\n"
           "      --retries N           retry 429, 5xx and 409 answers N times (default 4)\n"
           "      --stall-timeout S     fail a stream silent for S seconds (default 60)\n"
+          "      --handoff-execution server|client\n"
+          "                            who carries out handoffs: the server (default) or\n"
+          "                            agentdeck, which then starts the next agent itself\n"
           "\n"
           "In batch mode stdout carries only events, one JSON object a line; diagnostics\n"
           "go to stderr. Exit status: 0 when every command succeeded, 1 when one failed,\n"
@@ -84,6 +88,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"api-key-file", required_argument, NULL, 'K'},
         {"retries", required_argument, NULL, 'R'},
         {"stall-timeout", required_argument, NULL, 'S'},
+        {"handoff-execution", required_argument, NULL, 'H'},
         {"no-journal", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -133,6 +138,13 @@ static int parse_options(int argc, char **argv, struct options *o)
                 fprintf(stderr, "agentdeck: --retries: \"%s\" is not a number from 0 to 100\n", optarg);
                 return -1;
             }
+            break;
+        case 'H':
+            if (strcmp(optarg, "client") != 0 && strcmp(optarg, "server") != 0) {
+                fprintf(stderr, "agentdeck: --handoff-execution: \"%s\" is neither server nor client\n", optarg);
+                return -1;
+            }
+            o->client_handoffs = strcmp(optarg, "client") == 0;
             break;
         case 'S':
             errno = 0;
@@ -222,8 +234,8 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
         return offline_backend_new(loop, rate);
     if (strcmp(name, "mistral") == 0) {
         char *key = read_api_key(o);
-        struct mistral_options mo = {o->base_url, key, team->name ? team->name : "default", o->retries,
-                                     o->stall_timeout_s};
+        struct mistral_options mo = {
+            o->base_url, key, team->name ? team->name : "default", o->retries, o->stall_timeout_s, o->client_handoffs};
         struct backend *b;
         if (!key)
             return NULL;

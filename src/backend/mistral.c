@@ -20,8 +20,9 @@ struct mistral_backend {
     char *profile;
     int retries;
     long stall_timeout_s;
-    struct team *team; /* set by prepare: agent ids to names */
-    struct vec calls;  /* struct api_call * in flight */
+    char *handoff_execution; /* "server" or "client" */
+    struct team *team;       /* set by prepare: agent ids to names */
+    struct vec calls;        /* struct api_call * in flight */
 };
 
 /* ---- errors ---------------------------------------------------------- */
@@ -425,8 +426,12 @@ static bool conv_event(struct api_call *c, const char *type, const cJSON *data)
         const char *next = json_str(data, "next_agent_name");
         e = entry_at(call, ENTRY_AGENT_HANDOFF, data);
         e->next_agent = xstrdup(next);
-        e->execution = xstrdup("server");
-        if (next) {
+        e->execution = xstrdup(call->mb->handoff_execution);
+        /* Server execution: the next agent speaks in this same stream, and
+         * keeps the server conversation. Client execution: the stream ends
+         * here, and the runner starts the next agent on a conversation of
+         * its own, carrying what came before. */
+        if (next && strcmp(call->mb->handoff_execution, "server") == 0) {
             free(call->agent);
             call->agent = xstrdup(next);
             free(call->conv->remote_agent);
@@ -575,7 +580,7 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
         /* The server conversation is this agent's: append the new entries. */
         cJSON_AddItemToObject(body, "inputs", input_entries(conv, req->first_new, false));
         cJSON_AddBoolToObject(body, "stream", 1);
-        cJSON_AddStringToObject(body, "handoff_execution", "server");
+        cJSON_AddStringToObject(body, "handoff_execution", mb->handoff_execution);
         path = xasprintf("/v1/conversations/%s", conv->remote_id);
     } else {
         /* A new server conversation for this agent carries what came before. */
@@ -590,7 +595,7 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
         cJSON_AddStringToObject(body, "agent_id", req->agent->remote_id ? req->agent->remote_id : "");
         cJSON_AddItemToObject(body, "inputs", inputs);
         cJSON_AddBoolToObject(body, "stream", 1);
-        cJSON_AddStringToObject(body, "handoff_execution", "server");
+        cJSON_AddStringToObject(body, "handoff_execution", mb->handoff_execution);
         path = xstrdup("/v1/conversations");
         free(conv->remote_id);
         conv->remote_id = NULL;
@@ -840,6 +845,7 @@ static void mistral_free(struct backend *b)
     free(mb->base_url);
     free(mb->auth_header);
     free(mb->profile);
+    free(mb->handoff_execution);
     free(mb);
 }
 
@@ -868,6 +874,7 @@ struct backend *mistral_backend_new(struct loop *loop, const struct mistral_opti
     mb->profile = xstrdup(o->profile ? o->profile : "default");
     mb->retries = o->retries >= 0 ? o->retries : 4;
     mb->stall_timeout_s = o->stall_timeout_s > 0 ? o->stall_timeout_s : 60;
+    mb->handoff_execution = xstrdup(o->client_handoffs ? "client" : "server");
     vec_init(&mb->calls, NULL);
     return &mb->base;
 }

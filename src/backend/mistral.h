@@ -3,6 +3,8 @@
 #ifndef AGENTDECK_BACKEND_MISTRAL_H
 #define AGENTDECK_BACKEND_MISTRAL_H
 
+#include <stdbool.h>
+
 #include "backend/backend.h"
 
 struct mistral_options {
@@ -11,6 +13,7 @@ struct mistral_options {
     const char *profile;   /* the profile's name, tagged on the agents it creates */
     int retries;           /* 429 and 5xx are retried this many times */
     long stall_timeout_s;  /* a stream silent this long fails */
+    bool client_handoffs;  /* handoff_execution "client": agentdeck carries handoffs out */
 };
 
 struct backend *mistral_backend_new(struct loop *loop, const struct mistral_options *options);

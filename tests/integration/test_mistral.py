@@ -181,6 +181,38 @@ def another_agent_takes_the_conversation_on_in_a_new_server_conversation():
 
 
 @test
+def client_handoffs_are_carried_out_by_agentdeck():
+    fresh()
+    status, events, stderr = SERVER.run(["--handoff-execution", "client", "-c", "/start cs " + CHARGED_TWICE],
+                                        profile="support.json")
+    eq(status, 0, "exit status")
+    eq(one(events, "agent.handoff")["execution"], "client", "execution")
+    out = one(events, "message.output")
+    eq(out["agent"], "billing", "billing answers")
+    contains(out["content"], "duplicate charge", "billing's answer to the user's question")
+    starts = [r for r in SERVER.requests() if r["method"] == "POST" and r["path"] == "/v1/conversations"]
+    eq([r["body"]["handoff_execution"] for r in starts], ["client", "client"], "both requests ask for client handoffs")
+    eq(starts[1]["body"]["inputs"][-1]["content"], CHARGED_TWICE, "billing is given the question")
+    eq(one(events, "run.done")["turns"], 2, "two turns: cs, then billing")
+    no_rejections()
+
+
+@test
+def built_in_tool_executions_become_events():
+    fresh()
+    SERVER.reset(script={"searcher": [{"tool": {"name": "web_search", "arguments": {"query": "euro 2024"},
+                                                "info": {"results": 3}}, "say": "Spain won."}]})
+    path = lib.write_profile({"name": "tools", "agents": [{"name": "searcher", "tools": [{"type": "web_search"}]}]})
+    status, events, stderr = SERVER.run(["-c", "/start searcher Who won the Euro 2024?"], profile=path)
+    eq(status, 0, "exit status")
+    eq(types(events)[3:5], ["tool.execution", "message.output"], "the tool ran on the server, then the reply")
+    tool = one(events, "tool.execution")
+    eq(tool["name"], "web_search", "tool")
+    eq(tool["info"], {"results": 3}, "info")
+    no_rejections()
+
+
+@test
 def a_busy_conversation_409_waits_and_retries():
     check_retried({"fault": "status", "status": 409}, "HTTP 409")
 
