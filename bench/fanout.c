@@ -57,7 +57,7 @@ static int64_t time_conversations(struct session *s, int n)
 int main(int argc, char **argv)
 {
     const char *profile = "{\"name\": \"bench\", \"agents\": [{\"name\": \"worker\"}]}";
-    struct mistral_options mo = {NULL, "test-key", "bench", 0, 60, false};
+    struct mistral_options mo = {NULL, "test-key", "bench", 0, 60, false, false};
     struct loop *loop;
     struct team *team;
     struct session *s;

@@ -36,6 +36,7 @@ struct options {
     int retries;          /* < 0: the default */
     long stall_timeout_s; /* 0: the default */
     bool client_handoffs; /* --handoff-execution client */
+    bool no_stream;
 };
 
 static void usage(FILE *out)
@@ -45,7 +46,8 @@ static void usage(FILE *out)
           "\n"
           "  -p, --profile FILE        load the team of FILE (also the first argument);\n"
           "                            a bare NAME is looked up among the installed profiles\n"
-          "  -b, --backend NAME        offline (the scripted model; the default) or mistral\n"
+          "  -b, --backend NAME        mistral (the default when MISTRAL_API_KEY is set) or\n"
+          "                            offline (the scripted model; the default otherwise)\n"
           "      --batch FILE|-        run the commands of FILE (- for stdin) without a screen\n"
           "  -c, --command COMMAND     run COMMAND without a screen; repeatable\n"
           "      --keep-going          in batch mode, go on after a command fails\n"
@@ -61,6 +63,7 @@ static void usage(FILE *out)
           "      --api-key-file FILE   read the key from FILE, which others may not read\n"
           "      --retries N           retry 429, 5xx and 409 answers N times (default 4)\n"
           "      --stall-timeout S     fail a stream silent for S seconds (default 60)\n"
+          "      --no-stream           take each answer whole instead of streamed\n"
           "      --handoff-execution server|client\n"
           "                            who carries out handoffs: the server (default) or\n"
           "                            agentdeck, which then starts the next agent itself\n"
@@ -89,6 +92,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"retries", required_argument, NULL, 'R'},
         {"stall-timeout", required_argument, NULL, 'S'},
         {"handoff-execution", required_argument, NULL, 'H'},
+        {"no-stream", no_argument, NULL, 'N'},
         {"no-journal", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -138,6 +142,9 @@ static int parse_options(int argc, char **argv, struct options *o)
                 fprintf(stderr, "agentdeck: --retries: \"%s\" is not a number from 0 to 100\n", optarg);
                 return -1;
             }
+            break;
+        case 'N':
+            o->no_stream = true;
             break;
         case 'H':
             if (strcmp(optarg, "client") != 0 && strcmp(optarg, "server") != 0) {
@@ -227,7 +234,9 @@ static char *read_api_key(const struct options *o)
 
 static struct backend *make_backend(const struct options *o, struct loop *loop, bool batch, const struct team *team)
 {
-    const char *name = o->backend ? o->backend : "offline";
+    const char *env_key = getenv("MISTRAL_API_KEY");
+    /* The default: Mistral when a key is there, else the offline model. */
+    const char *name = o->backend ? o->backend : env_key && *env_key ? "mistral" : "offline";
     double rate = o->offline_rate >= 0 ? o->offline_rate : (batch ? 0 : 30);
 
     if (strcmp(name, "offline") == 0)
@@ -235,7 +244,8 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
     if (strcmp(name, "mistral") == 0) {
         char *key = read_api_key(o);
         struct mistral_options mo = {
-            o->base_url, key, team->name ? team->name : "default", o->retries, o->stall_timeout_s, o->client_handoffs};
+            o->base_url,        key,         team->name ? team->name : "default", o->retries, o->stall_timeout_s,
+            o->client_handoffs, o->no_stream};
         struct backend *b;
         if (!key)
             return NULL;

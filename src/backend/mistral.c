@@ -21,6 +21,7 @@ struct mistral_backend {
     int retries;
     long stall_timeout_s;
     char *handoff_execution; /* "server" or "client" */
+    bool stream;             /* stream answers (SSE), or take them whole */
     struct team *team;       /* set by prepare: agent ids to names */
     struct vec calls;        /* struct api_call * in flight */
 };
@@ -481,9 +482,82 @@ static void conv_end(struct backend_call *call, const char *failure)
     free(message);
 }
 
+/* Feeds one synthetic stream event of type, made of the output's fields. */
+static void replay_event(struct api_call *c, const char *type, int index, const cJSON *output, const char *const *keys)
+{
+    cJSON *data = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(data, "type", type);
+    cJSON_AddNumberToObject(data, "output_index", index);
+    for (const char *const *k = keys; *k; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(output, *k);
+        if (!v)
+            continue;
+        if (strcmp(*k, "arguments") == 0 && !cJSON_IsString(v)) {
+            /* function.call arguments may come as an object: we keep JSON text. */
+            char *text = cJSON_PrintUnformatted(v);
+            cJSON_AddStringToObject(data, *k, text ? text : "{}");
+            cJSON_free(text);
+        } else if (strcmp(*k, "content") == 0 && cJSON_IsArray(v)) {
+            /* Chunks: the text of the text chunks, in order. */
+            struct buf text = BUF_INIT;
+            const cJSON *chunk;
+            cJSON_ArrayForEach(chunk, v) {
+                const char *t = json_str(chunk, "text");
+                if (t)
+                    buf_puts(&text, t);
+            }
+            cJSON_AddStringToObject(data, *k, buf_str(&text));
+            buf_fini(&text);
+        } else {
+            cJSON_AddItemToObject(data, *k, cJSON_Duplicate(v, 1));
+        }
+    }
+    conv_event(c, type, data);
+    cJSON_Delete(data);
+}
+
+/* A plain (not streamed) ConversationResponse, replayed as the events a
+ * stream would have brought, so both take one path. */
+static void replay_response(struct api_call *c, const cJSON *body)
+{
+    static const char *const started[] = {"conversation_id", NULL};
+    static const char *const message[] = {"id", "agent_id", "model", "content", NULL};
+    static const char *const call[] = {"id", "agent_id", "name", "tool_call_id", "arguments", NULL};
+    static const char *const tool_start[] = {"id", "agent_id", "name", "arguments", NULL};
+    static const char *const tool_done[] = {"id", "name", "info", NULL};
+    static const char *const handoff_start[] = {"id", "previous_agent_name", NULL};
+    static const char *const handoff_done[] = {"id", "next_agent_name", NULL};
+    static const char *const done[] = {"usage", NULL};
+    const cJSON *output;
+    int i = 0;
+
+    replay_event(c, "conversation.response.started", 0, body, started);
+    cJSON_ArrayForEach(output, cJSON_GetObjectItemCaseSensitive(body, "outputs")) {
+        const char *type = json_str(output, "type");
+        if (!type)
+            continue;
+        if (strcmp(type, "message.output") == 0) {
+            replay_event(c, "message.output.delta", i, output, message);
+        } else if (strcmp(type, "function.call") == 0) {
+            replay_event(c, "function.call.delta", i, output, call);
+        } else if (strcmp(type, "tool.execution") == 0) {
+            replay_event(c, "tool.execution.started", i, output, tool_start);
+            replay_event(c, "tool.execution.done", i, output, tool_done);
+        } else if (strcmp(type, "agent.handoff") == 0) {
+            replay_event(c, "agent.handoff.started", i, output, handoff_start);
+            replay_event(c, "agent.handoff.done", i, output, handoff_done);
+        }
+        i++;
+    }
+    replay_event(c, "conversation.response.done", i, body, done);
+}
+
 static void conv_success(struct api_call *c, const cJSON *body)
 {
     struct backend_call *call = c->owner;
+    if (body && !call->cancelled)
+        replay_response(c, body);
     c->owner = NULL;
     api_call_free(c);
     if (call->cancelled)
@@ -579,7 +653,7 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
     if (conv->remote_id && conv->remote_agent && strcmp(conv->remote_agent, req->agent->name) == 0) {
         /* The server conversation is this agent's: append the new entries. */
         cJSON_AddItemToObject(body, "inputs", input_entries(conv, req->first_new, false));
-        cJSON_AddBoolToObject(body, "stream", 1);
+        cJSON_AddBoolToObject(body, "stream", mb->stream);
         cJSON_AddStringToObject(body, "handoff_execution", mb->handoff_execution);
         path = xasprintf("/v1/conversations/%s", conv->remote_id);
     } else {
@@ -594,7 +668,7 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
         }
         cJSON_AddStringToObject(body, "agent_id", req->agent->remote_id ? req->agent->remote_id : "");
         cJSON_AddItemToObject(body, "inputs", inputs);
-        cJSON_AddBoolToObject(body, "stream", 1);
+        cJSON_AddBoolToObject(body, "stream", mb->stream);
         cJSON_AddStringToObject(body, "handoff_execution", mb->handoff_execution);
         path = xstrdup("/v1/conversations");
         free(conv->remote_id);
@@ -602,7 +676,7 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
         free(conv->remote_agent);
         conv->remote_agent = xstrdup(req->agent->name);
     }
-    call->api = api_call_start(mb, &conv_ops, call, "POST", path, print_json(body), true);
+    call->api = api_call_start(mb, &conv_ops, call, "POST", path, print_json(body), mb->stream);
     return call;
 }
 
@@ -875,6 +949,7 @@ struct backend *mistral_backend_new(struct loop *loop, const struct mistral_opti
     mb->retries = o->retries >= 0 ? o->retries : 4;
     mb->stall_timeout_s = o->stall_timeout_s > 0 ? o->stall_timeout_s : 60;
     mb->handoff_execution = xstrdup(o->client_handoffs ? "client" : "server");
+    mb->stream = !o->no_stream;
     vec_init(&mb->calls, NULL);
     return &mb->base;
 }

@@ -14,6 +14,7 @@ struct mistral_options {
     int retries;           /* 429 and 5xx are retried this many times */
     long stall_timeout_s;  /* a stream silent this long fails */
     bool client_handoffs;  /* handoff_execution "client": agentdeck carries handoffs out */
+    bool no_stream;        /* take answers whole instead of streamed */
 };
 
 struct backend *mistral_backend_new(struct loop *loop, const struct mistral_options *options);

@@ -213,6 +213,21 @@ def built_in_tool_executions_become_events():
 
 
 @test
+def without_streaming_the_events_are_the_same():
+    fresh()
+    streamed = SERVER.run(["-c", "/start finance " + ECB_2023], profile="finance.json")
+    fresh()
+    whole = SERVER.run(["--no-stream", "-c", "/start finance " + ECB_2023], profile="finance.json")
+    eq(whole.status, 0, "exit status")
+    eq(types(whole.events), types(streamed.events), "event types")
+    eq(one(whole.events, "message.output")["content"], one(streamed.events, "message.output")["content"],
+       "the answer")
+    eq([r["body"].get("stream") for r in SERVER.requests() if r["path"].startswith("/v1/conversations")],
+       [False, False], "both requests ask for whole answers")
+    no_rejections()
+
+
+@test
 def a_busy_conversation_409_waits_and_retries():
     check_retried({"fault": "status", "status": 409}, "HTTP 409")
 
