@@ -243,15 +243,23 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
         return offline_backend_new(loop, rate);
     if (strcmp(name, "mistral") == 0) {
         char *key = read_api_key(o);
-        struct mistral_options mo = {
-            o->base_url,        key,         team->name ? team->name : "default", o->retries, o->stall_timeout_s,
-            o->client_handoffs, o->no_stream};
+        /* Agents are tagged with their profile's name, else its file name. */
+        const char *base = team->path ? strrchr(team->path, '/') : NULL;
+        char *profile_tag = team->name ? xstrdup(team->name)
+                            : team->path
+                                ? xstrndup(base ? base + 1 : team->path, strcspn(base ? base + 1 : team->path, "."))
+                                : xstrdup("default");
+        struct mistral_options mo = {o->base_url,        key,         profile_tag, o->retries, o->stall_timeout_s,
+                                     o->client_handoffs, o->no_stream};
         struct backend *b;
-        if (!key)
+        if (!key) {
+            free(profile_tag);
             return NULL;
+        }
         b = mistral_backend_new(loop, &mo);
         memset(key, 0, strlen(key));
         free(key);
+        free(profile_tag);
         return b;
     }
     if (strcmp(name, "chat") == 0)

@@ -24,6 +24,8 @@ struct mistral_backend {
     bool stream;             /* stream answers (SSE), or take them whole */
     struct team *team;       /* set by prepare: agent ids to names */
     struct vec calls;        /* struct api_call * in flight */
+    int preparing;           /* prepare steps in flight: requests wait */
+    struct vec waiting;      /* struct backend_call * that wait for them */
 };
 
 /* ---- errors ---------------------------------------------------------- */
@@ -170,7 +172,7 @@ static bool on_data(void *ud, long status, const char *bytes, size_t len)
 {
     struct api_call *c = ud;
 
-    if (c->stream && status == 200) {
+    if (c->stream && status >= 200 && status < 300) {
         if (sse_parser_feed(&c->sse, bytes, len) < 0) {
             free(c->failure);
             c->failure = xasprintf("the stream broke a limit: %s", sse_parser_error(&c->sse));
@@ -231,7 +233,7 @@ static void on_done(void *ud, const struct http_result *r)
         }
         message = c->stream_began ? xasprintf("the stream was cut off: %s", r->error) : xstrdup(r->error);
         c->ops->failure(c, message);
-    } else if (r->status != 200) {
+    } else if (r->status < 200 || r->status >= 300) {
         if (retryable(r->status) && c->attempt < c->mb->retries) {
             char *why = mistral_error_message(r->status, buf_str(&c->raw));
             buf_reset(&c->raw);
@@ -246,6 +248,8 @@ static void on_done(void *ud, const struct http_result *r)
             c->ops->failure(c, "the stream ended before conversation.response.done: a truncated response");
         else
             c->ops->success(c, NULL);
+    } else if (c->raw.len == 0) {
+        c->ops->success(c, NULL); /* 204 No Content, say after a DELETE */
     } else {
         cJSON *body = cJSON_Parse(buf_str(&c->raw));
         if (body)
@@ -304,10 +308,11 @@ struct backend_call {
     struct entry *cur; /* the output entry being assembled */
     int cur_index;
     struct usage usage;
-    char *error;    /* conversation.response.error */
-    bool starting;  /* a new server conversation: report its id */
-    char *parent;   /* the server conversation it replaces, or NULL */
-    size_t carried; /* entries carried over into it */
+    char *error;      /* conversation.response.error */
+    bool starting;    /* a new server conversation: report its id */
+    char *parent;     /* the server conversation it replaces, or NULL */
+    size_t carried;   /* entries carried over into it */
+    size_t first_new; /* the request's new inputs, kept while it waits */
     bool delivering, cancelled;
 };
 
@@ -637,19 +642,17 @@ static char *print_json(cJSON *obj)
     return copy;
 }
 
-static struct backend_call *mistral_request(struct backend *b, const struct backend_request *req,
-                                            const struct backend_reply *reply)
+/* Sends a conversation request for agent: an append to its server
+ * conversation, or a new one that carries what came before. */
+static void conv_call_send(struct backend_call *call, const struct agent *agent)
 {
-    struct mistral_backend *mb = (struct mistral_backend *)b;
-    struct backend_call *call = xcalloc(1, sizeof *call);
-    struct conversation *conv = req->conv;
+    struct mistral_backend *mb = call->mb;
+    struct conversation *conv = call->conv;
+    struct backend_request r = {mb->team, agent, conv, call->first_new};
+    const struct backend_request *req = &r;
     cJSON *body = cJSON_CreateObject();
     char *path;
 
-    call->mb = mb;
-    call->reply = *reply;
-    call->conv = conv;
-    call->agent = xstrdup(req->agent->name);
     if (conv->remote_id && conv->remote_agent && strcmp(conv->remote_agent, req->agent->name) == 0) {
         /* The server conversation is this agent's: append the new entries. */
         cJSON_AddItemToObject(body, "inputs", input_entries(conv, req->first_new, false));
@@ -677,11 +680,57 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
         conv->remote_agent = xstrdup(req->agent->name);
     }
     call->api = api_call_start(mb, &conv_ops, call, "POST", path, print_json(body), mb->stream);
+}
+
+static struct backend_call *mistral_request(struct backend *b, const struct backend_request *req,
+                                            const struct backend_reply *reply)
+{
+    struct mistral_backend *mb = (struct mistral_backend *)b;
+    struct backend_call *call = xcalloc(1, sizeof *call);
+
+    call->mb = mb;
+    call->reply = *reply;
+    call->conv = req->conv;
+    call->agent = xstrdup(req->agent->name);
+    call->first_new = req->first_new;
+    if (mb->preparing)
+        vec_push(&mb->waiting, call); /* agents are being made ready on the server */
+    else
+        conv_call_send(call, req->agent);
     return call;
+}
+
+/* The agents are ready (or could not be made so): the waiting requests go. */
+static void release_waiting(struct mistral_backend *mb, const char *error)
+{
+    while (mb->waiting.len) {
+        struct backend_call *call = vec_remove(&mb->waiting, 0);
+        const struct agent *agent = team_find_agent(mb->team, call->agent);
+        char *message = error    ? xasprintf("the agents could not be made ready on the server: %s", error)
+                        : !agent ? xasprintf("agent \"%s\" no longer exists", call->agent)
+                                 : NULL;
+        if (message) {
+            struct backend_reply reply = call->reply;
+            conv_call_free(call);
+            reply.error(reply.ud, message);
+            free(message);
+        } else {
+            conv_call_send(call, agent);
+        }
+    }
 }
 
 static void mistral_cancel(struct backend *b, struct backend_call *call)
 {
+    struct mistral_backend *mb = (struct mistral_backend *)b;
+
+    for (size_t i = 0; i < mb->waiting.len; i++) {
+        if (mb->waiting.items[i] == call) {
+            vec_remove(&mb->waiting, i);
+            conv_call_free(call);
+            return;
+        }
+    }
     if (call->delivering) {
         call->cancelled = true; /* the stream callback frees it */
         return;
@@ -703,6 +752,7 @@ struct prepare {
     cJSON *existing; /* the server's agents tagged with this profile */
     int page;
     size_t step;        /* the agent being created or updated */
+    int deleted;        /* the existing agents looked at for deletion */
     bool handoffs_pass; /* the second pass sets handoffs by id */
 };
 
@@ -719,9 +769,13 @@ static void prepare_free(struct prepare *p)
 
 static void prepare_end(struct prepare *p, const char *error)
 {
+    struct mistral_backend *mb = p->mb;
     backend_prepared_fn *done = p->done;
     void *ud = p->ud;
+
     prepare_free(p);
+    if (--mb->preparing == 0)
+        release_waiting(mb, error);
     done(ud, error);
 }
 
@@ -808,9 +862,29 @@ static void prepare_step_done(struct api_call *c, const cJSON *body)
 
 static const struct api_call_ops prepare_step_ops = {NULL, prepare_step_done, prepare_failure, NULL};
 
+static void prepare_deleted(struct api_call *c, const cJSON *body)
+{
+    struct prepare *p = c->owner;
+    api_call_free(c);
+    prepare_next(p);
+}
+
+static const struct api_call_ops prepare_delete_ops = {NULL, prepare_deleted, prepare_failure, NULL};
+
 static void prepare_next(struct prepare *p)
 {
     struct mistral_backend *mb = p->mb;
+
+    /* First, the server agents of this profile that the team no longer has. */
+    while (p->deleted < cJSON_GetArraySize(p->existing)) {
+        const cJSON *old = cJSON_GetArrayItem(p->existing, p->deleted++);
+        const char *name = json_str(cJSON_GetObjectItemCaseSensitive(old, "metadata"), "agentdeck_agent");
+        const char *id = json_str(old, "id");
+        if (name && id && !team_find_agent(p->team, name)) {
+            api_call_start(mb, &prepare_delete_ops, p, "DELETE", xasprintf("/v1/agents/%s", id), NULL, false);
+            return;
+        }
+    }
 
     for (; p->step < p->team->agents.len; p->step++) {
         struct agent *a = p->team->agents.items[p->step];
@@ -893,6 +967,7 @@ static void mistral_prepare(struct backend *b, struct team *team, backend_prepar
     struct prepare *p = xcalloc(1, sizeof *p);
 
     mb->team = team;
+    mb->preparing++;
     p->mb = mb;
     p->team = team;
     p->done = done;
@@ -915,6 +990,9 @@ static void mistral_free(struct backend *b)
         api_call_free(c);
     }
     vec_fini(&mb->calls);
+    while (mb->waiting.len)
+        conv_call_free(vec_remove(&mb->waiting, 0));
+    vec_fini(&mb->waiting);
     http_free(mb->http);
     free(mb->base_url);
     free(mb->auth_header);
@@ -951,5 +1029,6 @@ struct backend *mistral_backend_new(struct loop *loop, const struct mistral_opti
     mb->handoff_execution = xstrdup(o->client_handoffs ? "client" : "server");
     mb->stream = !o->no_stream;
     vec_init(&mb->calls, NULL);
+    vec_init(&mb->waiting, NULL);
     return &mb->base;
 }

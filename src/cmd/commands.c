@@ -213,6 +213,7 @@ static enum cmd_status cmd_agent_create(struct cmd_call *call)
     }
     team_add_agent(call->session->team, agent);
     emit_agent(call->session, "agent.created", agent);
+    session_team_changed(call->session);
     return CMD_OK;
 }
 
@@ -242,6 +243,7 @@ static enum cmd_status cmd_agent_update(struct cmd_call *call)
     }
     agent_free(agent);
     emit_agent(call->session, "agent.updated", copy);
+    session_team_changed(call->session);
     return CMD_OK;
 }
 
@@ -268,6 +270,7 @@ static enum cmd_status cmd_agent_delete(struct cmd_call *call)
     cJSON_AddStringToObject(fields, "agent", agent->name);
     team_delete_agent(s->team, agent->name);
     event_emit(&s->events, "agent.deleted", fields);
+    session_team_changed(s);
     return CMD_OK;
 }
 

@@ -82,6 +82,25 @@ void session_error(struct session *s, const char *command, const char *fmt, ...)
     free(message);
 }
 
+static void on_team_synced(void *ud, const char *error)
+{
+    struct session *s = ud;
+
+    s->syncing--;
+    if (error) {
+        s->sync_failures++;
+        session_error(s, NULL, "the agents could not be changed on the %s backend: %s", s->backend->ops->name, error);
+    }
+}
+
+void session_team_changed(struct session *s)
+{
+    if (!s->backend->ops->prepare)
+        return;
+    s->syncing++;
+    backend_prepare(s->backend, s->team, on_team_synced, s);
+}
+
 static struct conversation *session_new_conversation(struct session *s, const char *agent)
 {
     char id[32];

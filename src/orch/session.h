@@ -24,9 +24,11 @@ struct session {
     struct vec runs; /* struct run * in flight, owned */
     unsigned next_conversation;
     unsigned next_run;
-    unsigned runs_failed; /* runs that ended in run.error, ever */
-    bool deltas;          /* emit message.output.delta events */
-    bool interrupted;     /* SIGINT or SIGTERM: stop taking commands */
+    unsigned runs_failed;   /* runs that ended in run.error, ever */
+    bool deltas;            /* emit message.output.delta events */
+    bool interrupted;       /* SIGINT or SIGTERM: stop taking commands */
+    int syncing;            /* team changes being carried to the backend */
+    unsigned sync_failures; /* ... that failed, ever */
 };
 
 /* Takes ownership of backend and team. */
@@ -49,6 +51,10 @@ struct conversation *session_restart(struct session *s, struct conversation *con
 
 /* Emits an `error` event; command names the command that caused it (may be NULL). */
 void session_error(struct session *s, const char *command, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Carries a change of the team's agents to the backend (Mistral: the
+ * agents on the server), in the background; a failure is an error event. */
+void session_team_changed(struct session *s);
 
 /* Cancels every run in flight (run.cancelled events). */
 void session_cancel_runs(struct session *s, const char *why);

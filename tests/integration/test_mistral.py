@@ -228,6 +228,30 @@ def without_streaming_the_events_are_the_same():
 
 
 @test
+def agent_commands_act_on_the_server():
+    fresh()
+    status, events, stderr = SERVER.run([
+        "-c", "/agent create helper --model mistral-small-latest --description 'Helps.' --handoff billing",
+        "-c", "/agent update helper --temperature 0.2",
+        "-c", "@helper hello",
+        "-c", "/agent delete helper",
+    ], profile="support.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    calls = [(r["method"], r["path"]) for r in SERVER.requests() if r["path"].startswith("/v1/agents")]
+    created = [r for r in SERVER.requests() if r["method"] == "POST" and r["path"] == "/v1/agents"]
+    eq([r["body"]["name"] for r in created], ["cs", "technical", "billing", "sales", "helper"], "agents created")
+    eq(created[-1]["body"]["model"], "mistral-small-latest", "helper's model")
+    patches = [r for r in SERVER.requests() if r["method"] == "PATCH"]
+    check(any(r["body"].get("completion_args") == {"temperature": 0.2} for r in patches),
+          "the update reached the server: %s" % [r["body"] for r in patches])
+    deletes = [p for m, p in calls if m == "DELETE"]
+    eq(len(deletes), 1, "one DELETE")
+    eq(one(events, "message.output")["agent"], "helper", "the new agent answered")
+    no_rejections()
+
+
+@test
 def a_busy_conversation_409_waits_and_retries():
     check_retried({"fault": "status", "status": 409}, "HTTP 409")
 
