@@ -371,6 +371,11 @@ static int run_batch(struct session *session, const struct options *o, int batch
         ok = batch_run_stream(session, batch_fd, o->batch, o->keep_going);
     else
         ok = batch_run_lines(session, &o->commands, o->keep_going);
+    if (session_runs_waiting(session)) {
+        /* Nobody is left to answer: the waiting runs end, and the batch failed. */
+        session_cancel_runs(session, "the batch ended while a call waited for /allow or /deny");
+        ok = false;
+    }
     if (fflush(stdout) == EOF && !batch_events_lost()) {
         fprintf(stderr, "agentdeck: cannot write the events to stdout: %s\n", strerror(errno));
         ok = false;

@@ -39,4 +39,3 @@ int64_t backend_estimate_tokens(const char *text)
     size_t len = text ? strlen(text) : 0;
     return len ? (int64_t)((len + 3) / 4) : 0;
 }
-

@@ -35,11 +35,19 @@ struct backend_reply {
     void (*remote_started)(void *ud, const char *remote_id, const char *parent, size_t carried);
 };
 
+/* The user's answer to a call that waited for confirmation. */
+struct tool_confirmation {
+    const char *tool_call_id;
+    bool allow;
+};
+
 struct backend_request {
     const struct team *team;
     const struct agent *agent;
     struct conversation *conv; /* valid until done, error or cancel; the backend may keep its remote id there */
     size_t first_new;          /* conv->entries from here on are new inputs */
+    const struct tool_confirmation *confirmations; /* answers to pending calls, or NULL */
+    size_t nconfirmations;
 };
 
 /* Reports the end of backend_prepare(): error is NULL on success. */

@@ -308,11 +308,12 @@ struct backend_call {
     struct entry *cur; /* the output entry being assembled */
     int cur_index;
     struct usage usage;
-    char *error;      /* conversation.response.error */
-    bool starting;    /* a new server conversation: report its id */
-    char *parent;     /* the server conversation it replaces, or NULL */
-    size_t carried;   /* entries carried over into it */
-    size_t first_new; /* the request's new inputs, kept while it waits */
+    char *error;          /* conversation.response.error */
+    bool starting;        /* a new server conversation: report its id */
+    char *parent;         /* the server conversation it replaces, or NULL */
+    size_t carried;       /* entries carried over into it */
+    size_t first_new;     /* the request's new inputs, kept while it waits */
+    cJSON *confirmations; /* tool_confirmations to send, or NULL */
     bool delivering, cancelled;
 };
 
@@ -322,6 +323,7 @@ static void conv_call_free(struct backend_call *call)
     free(call->agent);
     free(call->error);
     free(call->parent);
+    cJSON_Delete(call->confirmations);
     free(call);
 }
 
@@ -413,6 +415,8 @@ static bool conv_event(struct api_call *c, const char *type, const cJSON *data)
             e->name = xstrdup(json_str(data, "name"));
         if (!e->tool_call_id)
             e->tool_call_id = xstrdup(json_str(data, "tool_call_id"));
+        if (!e->confirmation && json_str(data, "confirmation_status"))
+            e->confirmation = xstrdup(json_str(data, "confirmation_status"));
         append_str(&e->arguments, json_str(data, "arguments"));
     } else if (strncmp(type, "tool.execution.", 15) == 0) {
         e = entry_at(call, ENTRY_TOOL_EXECUTION, data);
@@ -528,7 +532,8 @@ static void replay_response(struct api_call *c, const cJSON *body)
 {
     static const char *const started[] = {"conversation_id", NULL};
     static const char *const message[] = {"id", "agent_id", "model", "content", NULL};
-    static const char *const call[] = {"id", "agent_id", "name", "tool_call_id", "arguments", NULL};
+    static const char *const call[] = {"id", "agent_id", "name", "tool_call_id", "arguments", "confirmation_status",
+                                       NULL};
     static const char *const tool_start[] = {"id", "agent_id", "name", "arguments", NULL};
     static const char *const tool_done[] = {"id", "name", "info", NULL};
     static const char *const handoff_start[] = {"id", "previous_agent_name", NULL};
@@ -648,14 +653,20 @@ static void conv_call_send(struct backend_call *call, const struct agent *agent)
 {
     struct mistral_backend *mb = call->mb;
     struct conversation *conv = call->conv;
-    struct backend_request r = {mb->team, agent, conv, call->first_new};
+    struct backend_request r = {mb->team, agent, conv, call->first_new, NULL, 0};
     const struct backend_request *req = &r;
     cJSON *body = cJSON_CreateObject();
     char *path;
 
     if (conv->remote_id && conv->remote_agent && strcmp(conv->remote_agent, req->agent->name) == 0) {
-        /* The server conversation is this agent's: append the new entries. */
-        cJSON_AddItemToObject(body, "inputs", input_entries(conv, req->first_new, false));
+        /* The server conversation is this agent's: append the new entries,
+         * or the user's answers to calls that waited for confirmation. */
+        if (call->confirmations) {
+            cJSON_AddItemToObject(body, "tool_confirmations", call->confirmations);
+            call->confirmations = NULL;
+        } else {
+            cJSON_AddItemToObject(body, "inputs", input_entries(conv, req->first_new, false));
+        }
         cJSON_AddBoolToObject(body, "stream", mb->stream);
         cJSON_AddStringToObject(body, "handoff_execution", mb->handoff_execution);
         path = xasprintf("/v1/conversations/%s", conv->remote_id);
@@ -693,6 +704,15 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
     call->conv = req->conv;
     call->agent = xstrdup(req->agent->name);
     call->first_new = req->first_new;
+    if (req->nconfirmations) {
+        call->confirmations = cJSON_CreateArray();
+        for (size_t i = 0; i < req->nconfirmations; i++) {
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "tool_call_id", req->confirmations[i].tool_call_id);
+            cJSON_AddStringToObject(c, "confirmation", req->confirmations[i].allow ? "allow" : "deny");
+            cJSON_AddItemToArray(call->confirmations, c);
+        }
+    }
     if (mb->preparing)
         vec_push(&mb->waiting, call); /* agents are being made ready on the server */
     else

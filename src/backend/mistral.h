@@ -8,13 +8,13 @@
 #include "backend/backend.h"
 
 struct mistral_options {
-    const char *base_url;  /* "https://api.mistral.ai" */
-    const char *api_key;   /* never written anywhere */
-    const char *profile;   /* the profile's name, tagged on the agents it creates */
-    int retries;           /* 429 and 5xx are retried this many times */
-    long stall_timeout_s;  /* a stream silent this long fails */
-    bool client_handoffs;  /* handoff_execution "client": agentdeck carries handoffs out */
-    bool no_stream;        /* take answers whole instead of streamed */
+    const char *base_url; /* "https://api.mistral.ai" */
+    const char *api_key;  /* never written anywhere */
+    const char *profile;  /* the profile's name, tagged on the agents it creates */
+    int retries;          /* 429 and 5xx are retried this many times */
+    long stall_timeout_s; /* a stream silent this long fails */
+    bool client_handoffs; /* handoff_execution "client": agentdeck carries handoffs out */
+    bool no_stream;       /* take answers whole instead of streamed */
 };
 
 struct backend *mistral_backend_new(struct loop *loop, const struct mistral_options *options);

@@ -438,6 +438,29 @@ static enum cmd_status cmd_help(struct cmd_call *call)
     return CMD_OK;
 }
 
+/* /allow and /deny: the user's answer to calls waiting for confirmation. */
+static enum cmd_status confirm(struct cmd_call *call, bool allow)
+{
+    char *error = NULL;
+
+    if (!session_confirm(call->session, arg(call, 0), allow, &error)) {
+        fail(call, "%s", error);
+        free(error);
+        return CMD_FAILED;
+    }
+    return CMD_OK;
+}
+
+static enum cmd_status cmd_allow(struct cmd_call *call)
+{
+    return confirm(call, true);
+}
+
+static enum cmd_status cmd_deny(struct cmd_call *call)
+{
+    return confirm(call, false);
+}
+
 static enum cmd_status cmd_quit(struct cmd_call *call)
 {
     return CMD_QUIT;
@@ -463,6 +486,11 @@ static const struct command_spec commands[] = {
     {"history", "[CONVERSATION]", "show a conversation's entries", NULL, 0, 1, NULL, NULL, cmd_history},
     {"restart", "ENTRY_ID TEXT...", "branch from an entry and send TEXT",
      "The new conversation keeps the entries up to and including ENTRY_ID.", 2, -1, NULL, NULL, cmd_restart},
+    {"allow", "[TOOL_CALL_ID]", "let a call that waits for confirmation run",
+     "Without an id, every call that waits is allowed. The run goes on once all of its calls are answered.", 0, 1, NULL,
+     NULL, cmd_allow},
+    {"deny", "[TOOL_CALL_ID]", "refuse a call that waits for confirmation",
+     "Without an id, every call that waits is denied; the agent answers without it.", 0, 1, NULL, NULL, cmd_deny},
     {"quit", "", "leave agentdeck", NULL, 0, 0, NULL, NULL, cmd_quit},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
 };

@@ -63,6 +63,7 @@ struct entry *entry_clone(const struct entry *e)
     c->previous_agent = xstrdup(e->previous_agent);
     c->next_agent = xstrdup(e->next_agent);
     c->execution = xstrdup(e->execution);
+    c->confirmation = xstrdup(e->confirmation);
     c->created_ms = e->created_ms;
     return c;
 }
@@ -83,6 +84,7 @@ void entry_free(struct entry *e)
     free(e->previous_agent);
     free(e->next_agent);
     free(e->execution);
+    free(e->confirmation);
     free(e);
 }
 
@@ -107,6 +109,7 @@ void entry_add_fields(const struct entry *e, cJSON *obj)
         add_string(obj, "name", e->name);
         add_string(obj, "arguments", e->arguments ? e->arguments : "{}");
         add_string(obj, "tool_call_id", e->tool_call_id);
+        add_string(obj, "confirmation_status", e->confirmation);
         break;
     case ENTRY_FUNCTION_RESULT:
         add_string(obj, "tool_call_id", e->tool_call_id);

@@ -33,6 +33,7 @@ struct entry {
     char *previous_agent; /* agent.handoff */
     char *next_agent;     /* agent.handoff */
     char *execution;      /* agent.handoff: "server" or "client" */
+    char *confirmation;   /* function.call: "pending", "allowed", "denied", or NULL */
     int64_t created_ms;   /* wall clock */
 };
 

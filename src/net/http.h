@@ -15,21 +15,21 @@ struct http;
 struct http_transfer;
 
 struct http_request {
-    const char *method;              /* "GET", "POST", "PATCH", "DELETE" */
+    const char *method; /* "GET", "POST", "PATCH", "DELETE" */
     const char *url;
-    const char *body;                /* JSON text, or NULL */
-    const char *const *headers;      /* "Name: value" lines, NULL-terminated; may be NULL */
-    long connect_timeout_ms;         /* 0: 10 s */
-    long stall_timeout_s;            /* no byte for this long fails the transfer; 0: 60 s */
+    const char *body;           /* JSON text, or NULL */
+    const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
+    long connect_timeout_ms;    /* 0: 10 s */
+    long stall_timeout_s;       /* no byte for this long fails the transfer; 0: 60 s */
 };
 
 /* How a transfer ended. */
 struct http_result {
-    bool ok;              /* the exchange completed (any HTTP status) */
-    long status;          /* the HTTP status, 0 when none arrived */
-    const char *error;    /* !ok: why, in one sentence */
-    bool stalled;         /* !ok because no byte came for stall_timeout_s */
-    const char *retry_after; /* the Retry-After header, or NULL */
+    bool ok;                  /* the exchange completed (any HTTP status) */
+    long status;              /* the HTTP status, 0 when none arrived */
+    const char *error;        /* !ok: why, in one sentence */
+    bool stalled;             /* !ok because no byte came for stall_timeout_s */
+    const char *retry_after;  /* the Retry-After header, or NULL */
     const char *content_type; /* the Content-Type header, or NULL */
 };
 

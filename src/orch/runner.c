@@ -11,7 +11,8 @@
 
 enum run_state {
     RUN_ACTIVE,
-    RUN_ENDED, /* waiting to be reaped */
+    RUN_PAUSED, /* function calls wait for the user's /allow or /deny */
+    RUN_ENDED,  /* waiting to be reaped */
 };
 
 struct pending_call {
@@ -21,6 +22,8 @@ struct pending_call {
     char *arguments;
     struct function_run *process; /* NULL once it reported */
     uint64_t missing_timer;       /* reports a function the profile lacks */
+    bool pending;                 /* waits for confirmation */
+    int answer;                   /* 0: none yet, 1: allow, -1: deny */
 };
 
 struct run {
@@ -169,6 +172,7 @@ static void on_entry(void *ud, struct entry *e)
         pc->tool_call_id = xstrdup(e->tool_call_id);
         pc->name = xstrdup(e->name);
         pc->arguments = xstrdup(e->arguments);
+        pc->pending = e->confirmation && strcmp(e->confirmation, "pending") == 0;
         vec_push(&run->calls, pc);
     } else if (e->type == ENTRY_AGENT_HANDOFF && e->next_agent) {
         if (e->execution && strcmp(e->execution, "client") == 0) {
@@ -237,13 +241,40 @@ static void run_function_calls(struct run *run)
     }
 }
 
+/* Stops the run until the user answers each call that needs confirming. */
+static bool pause_for_confirmations(struct run *run)
+{
+    bool paused = false;
+
+    for (size_t i = 0; i < run->calls.len; i++) {
+        struct pending_call *pc = run->calls.items[i];
+        cJSON *fields;
+        if (!pc->pending)
+            continue;
+        paused = true;
+        fields = cJSON_CreateObject();
+        run_add_context(run, fields);
+        cJSON_AddStringToObject(fields, "reason", "confirmation");
+        cJSON_AddStringToObject(fields, "name", pc->name);
+        cJSON_AddStringToObject(fields, "arguments", pc->arguments ? pc->arguments : "{}");
+        cJSON_AddStringToObject(fields, "tool_call_id", pc->tool_call_id);
+        cJSON_AddStringToObject(fields, "message", "waiting for /allow or /deny");
+        event_emit(&run->s->events, "breakpoint.hit", fields);
+    }
+    if (paused)
+        run->state = RUN_PAUSED;
+    return paused;
+}
+
 static void on_done(void *ud, const struct usage *usage)
 {
     struct run *run = ud;
 
     run->call = NULL;
     usage_add(&run->usage, usage);
-    if (run->calls.len) {
+    if (run->calls.len && pause_for_confirmations(run)) {
+        return;
+    } else if (run->calls.len) {
         run_function_calls(run);
     } else if (run->handoff_to) {
         free(run->agent);
@@ -287,7 +318,15 @@ static void on_error(void *ud, const char *message)
     run_fail(run, message);
 }
 
+/* Sends a turn: the new entries, and the answers to confirmations (or none). */
+static void run_turn(struct run *run, const struct tool_confirmation *confirmations, size_t n);
+
 static void run_next_turn(struct run *run)
+{
+    run_turn(run, NULL, 0);
+}
+
+static void run_turn(struct run *run, const struct tool_confirmation *confirmations, size_t n)
 {
     const struct agent *agent = team_find_agent(run->s->team, run->agent);
     struct backend_request req;
@@ -306,7 +345,7 @@ static void run_next_turn(struct run *run)
         return;
     }
     run->turns++;
-    req = (struct backend_request){run->s->team, agent, run->conv, run->first_new};
+    req = (struct backend_request){run->s->team, agent, run->conv, run->first_new, confirmations, n};
     run->call = backend_request(run->s->backend, &req, &reply);
 }
 
@@ -343,6 +382,58 @@ void runner_reap(struct session *s)
         }
         i++;
     }
+}
+
+bool session_confirm(struct session *s, const char *tool_call_id, bool allow, char **error)
+{
+    bool found = false;
+
+    for (size_t i = 0; i < s->runs.len; i++) {
+        struct run *run = s->runs.items[i];
+        struct tool_confirmation answers[16];
+        size_t n = 0;
+        bool all_answered = true;
+
+        if (run->state != RUN_PAUSED)
+            continue;
+        for (size_t k = 0; k < run->calls.len; k++) {
+            struct pending_call *pc = run->calls.items[k];
+            if (pc->pending && !pc->answer && (!tool_call_id || strcmp(pc->tool_call_id, tool_call_id) == 0)) {
+                pc->answer = allow ? 1 : -1;
+                found = true;
+            }
+            if (pc->pending && !pc->answer)
+                all_answered = false;
+        }
+        if (!all_answered)
+            continue;
+        /* Every call answered: the run goes on with the answers. */
+        for (size_t k = 0; k < run->calls.len && n < sizeof answers / sizeof answers[0]; k++) {
+            struct pending_call *pc = run->calls.items[k];
+            if (pc->pending)
+                answers[n++] = (struct tool_confirmation){pc->tool_call_id, pc->answer > 0};
+        }
+        run->state = RUN_ACTIVE;
+        run->first_new = run->conv->entries.len;
+        /* The answers point into run->calls: send first, then clear. */
+        run_turn(run, answers, n);
+        if (run->state != RUN_ENDED)
+            vec_truncate(&run->calls, 0);
+    }
+    if (!found)
+        *error = tool_call_id ? xasprintf("no function call with id \"%s\" waits for confirmation", tool_call_id)
+                              : xstrdup("no function call waits for confirmation");
+    return found;
+}
+
+size_t session_runs_waiting(const struct session *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->runs.len; i++) {
+        const struct run *run = s->runs.items[i];
+        n += run->state == RUN_PAUSED;
+    }
+    return n;
 }
 
 size_t session_runs_in_flight(const struct session *s)

@@ -39,7 +39,10 @@ void session_free(struct session *s);
 struct conversation *session_find_conversation(const struct session *s, const char *id);
 /* Finds the conversation holding entry id, or NULL. */
 struct conversation *session_find_entry(const struct session *s, const char *id, size_t *index);
+/* Runs that are working (not waiting for the user). */
 size_t session_runs_in_flight(const struct session *s);
+/* Runs that wait for the user's /allow or /deny. */
+size_t session_runs_waiting(const struct session *s);
 
 /* Starts a new conversation with agent and runs it on text; it becomes the focused one. */
 struct conversation *session_start(struct session *s, struct agent *agent, const char *text);
@@ -55,6 +58,11 @@ void session_error(struct session *s, const char *command, const char *fmt, ...)
 /* Carries a change of the team's agents to the backend (Mistral: the
  * agents on the server), in the background; a failure is an error event. */
 void session_team_changed(struct session *s);
+
+/* Answers calls that wait for confirmation: the one with tool_call_id, or
+ * (NULL) all of them. A run goes on once all its calls are answered.
+ * Returns false with *error set (a new string) when none waits. */
+bool session_confirm(struct session *s, const char *tool_call_id, bool allow, char **error);
 
 /* Cancels every run in flight (run.cancelled events). */
 void session_cancel_runs(struct session *s, const char *why);

@@ -251,6 +251,59 @@ def agent_commands_act_on_the_server():
     no_rejections()
 
 
+CONFIRMED = {
+    "name": "conf",
+    "functions": {"get_rate": ["sh", "-c", "echo '{\"rate\": \"4.50%\"}'"]},
+    "agents": [{"name": "ecb", "tools": [
+        {"type": "function", "function": {"name": "get_rate"}},
+        {"type": "web_search", "tool_configuration": {"requires_confirmation": ["get_rate"]}}]}],
+}
+CONFIRMED_SCRIPT = {"ecb": [{"when": "rate", "say": "It was {input}."},
+                            {"call": {"name": "get_rate", "arguments": {"year": "2023"}},
+                             "denied": "I was not allowed to look it up."}]}
+
+
+def run_confirmed(answer):
+    fresh()
+    SERVER.reset(script=CONFIRMED_SCRIPT)
+    path = lib.write_profile(CONFIRMED)
+    return SERVER.run(["-c", "/start ecb What was it in 2023?", "-c", answer], profile=path)
+
+
+@test
+def a_call_that_needs_confirmation_waits_for_allow():
+    status, events, stderr = run_confirmed("/allow")
+    eq(status, 0, "exit status")
+    hit = one(events, "breakpoint.hit")
+    eq((hit["reason"], hit["name"]), ("confirmation", "get_rate"), "the stop says why")
+    calls = of_type(events, "function.call")
+    eq([c.get("confirmation_status") for c in calls], ["pending", "allowed"], "pending, then allowed")
+    eq(one(events, "function.result")["tool_call_id"], hit["tool_call_id"], "the allowed call ran")
+    contains(one(events, "message.output")["content"], "4.50%", "the answer uses it")
+    confirmations = [r["body"]["tool_confirmations"] for r in SERVER.requests() if "tool_confirmations" in (r["body"] or {})]
+    eq(confirmations, [[{"tool_call_id": hit["tool_call_id"], "confirmation": "allow"}]], "the answer sent")
+    no_rejections()
+
+
+@test
+def a_denied_call_goes_back_to_the_model_as_denied():
+    status, events, stderr = run_confirmed("/deny")
+    eq(status, 0, "exit status")
+    eq(of_type(events, "function.result"), [], "nothing ran")
+    eq(one(events, "message.output")["content"], "I was not allowed to look it up.", "the model answers without it")
+    no_rejections()
+
+
+@test
+def a_call_left_waiting_fails_the_batch():
+    fresh()
+    SERVER.reset(script=CONFIRMED_SCRIPT)
+    status, events, stderr = SERVER.run(["-c", "/start ecb What was it in 2023?"],
+                                        profile=lib.write_profile(CONFIRMED))
+    eq(status, 1, "exit status")
+    contains(one(events, "run.cancelled")["message"], "waited for /allow or /deny", "run.cancelled")
+
+
 @test
 def a_busy_conversation_409_waits_and_retries():
     check_retried({"fault": "status", "status": 409}, "HTTP 409")
