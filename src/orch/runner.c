@@ -390,7 +390,7 @@ bool session_confirm(struct session *s, const char *tool_call_id, bool allow, ch
 
     for (size_t i = 0; i < s->runs.len; i++) {
         struct run *run = s->runs.items[i];
-        struct tool_confirmation answers[16];
+        struct tool_confirmation *answers;
         size_t n = 0;
         bool all_answered = true;
 
@@ -408,7 +408,8 @@ bool session_confirm(struct session *s, const char *tool_call_id, bool allow, ch
         if (!all_answered)
             continue;
         /* Every call answered: the run goes on with the answers. */
-        for (size_t k = 0; k < run->calls.len && n < sizeof answers / sizeof answers[0]; k++) {
+        answers = xcalloc(run->calls.len, sizeof *answers);
+        for (size_t k = 0; k < run->calls.len; k++) {
             struct pending_call *pc = run->calls.items[k];
             if (pc->pending)
                 answers[n++] = (struct tool_confirmation){pc->tool_call_id, pc->answer > 0};
@@ -417,6 +418,7 @@ bool session_confirm(struct session *s, const char *tool_call_id, bool allow, ch
         run->first_new = run->conv->entries.len;
         /* The answers point into run->calls: send first, then clear. */
         run_turn(run, answers, n);
+        free(answers);
         if (run->state != RUN_ENDED)
             vec_truncate(&run->calls, 0);
     }
