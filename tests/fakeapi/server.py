@@ -627,6 +627,11 @@ def main(argv=None):
     server = Server(App(spec, args.key, args.state_dir, args.verbose), args.port)
 
     def stop(signum, frame):
+        # Leave serve_forever cleanly; should that stall (a loaded machine,
+        # a thread stuck in a write), exit anyway two seconds later.
+        watchdog = threading.Timer(2.0, os._exit, args=(0,))
+        watchdog.daemon = True
+        watchdog.start()
         raise _Stop()
 
     signal.signal(signal.SIGTERM, stop)
