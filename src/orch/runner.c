@@ -428,24 +428,24 @@ bool session_confirm(struct session *s, const char *tool_call_id, bool allow, ch
     return found;
 }
 
-size_t session_runs_waiting(const struct session *s)
+static size_t count_runs(const struct session *s, enum run_state state)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->runs.len; i++) {
         const struct run *run = s->runs.items[i];
-        n += run->state == RUN_PAUSED;
+        n += run->state == state;
     }
     return n;
 }
 
+size_t session_runs_waiting(const struct session *s)
+{
+    return count_runs(s, RUN_PAUSED);
+}
+
 size_t session_runs_in_flight(const struct session *s)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < s->runs.len; i++) {
-        const struct run *run = s->runs.items[i];
-        n += run->state == RUN_ACTIVE;
-    }
-    return n;
+    return count_runs(s, RUN_ACTIVE);
 }
 
 void session_cancel_runs(struct session *s, const char *why)
