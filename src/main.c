@@ -77,6 +77,20 @@ static void usage(FILE *out)
           out);
 }
 
+/* A whole number from min to max for option name; says what is wrong when not. */
+static bool parse_whole(const char *name, const char *text, long min, long max, const char *what, long *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtol(text, &end, 10);
+    if (errno || end == text || *end || *out < min || *out > max) {
+        fprintf(stderr, "agentdeck: %s: \"%s\" is not %s from %ld to %ld\n", name, text, what, min, max);
+        return false;
+    }
+    return true;
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
@@ -99,6 +113,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {NULL, 0, NULL, 0},
     };
     int opt;
+    long number;
     char *end;
 
     while ((opt = getopt_long(argc, argv, "p:b:c:hV", longopts, NULL)) != -1) {
@@ -136,12 +151,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->api_key_file = optarg;
             break;
         case 'R':
-            errno = 0;
-            o->retries = (int)strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || o->retries < 0 || o->retries > 100) {
-                fprintf(stderr, "agentdeck: --retries: \"%s\" is not a number from 0 to 100\n", optarg);
+            if (!parse_whole("--retries", optarg, 0, 100, "a number", &number))
                 return -1;
-            }
+            o->retries = (int)number;
             break;
         case 'N':
             o->no_stream = true;
@@ -154,13 +166,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->client_handoffs = strcmp(optarg, "client") == 0;
             break;
         case 'S':
-            errno = 0;
-            o->stall_timeout_s = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || o->stall_timeout_s < 1 || o->stall_timeout_s > 3600) {
-                fprintf(stderr, "agentdeck: --stall-timeout: \"%s\" is not a number of seconds from 1 to 3600\n",
-                        optarg);
+            if (!parse_whole("--stall-timeout", optarg, 1, 3600, "a number of seconds", &number))
                 return -1;
-            }
+            o->stall_timeout_s = number;
             break;
         case 'J':
             o->no_journal = true;
