@@ -445,13 +445,17 @@ class Store:
                 "confirm": {},        # tool_call_id -> what to do once confirmed
                 "appended": False,    # restart needs one append first (docs)
             }
-            stored = body.get("store") is not False
-            turn = self._turn(conv, _inputs(body.get("inputs"), self), [], body, stored)
-            if stored:
-                self.conversations[conv["id"]] = conv
-                self._claim(conv["id"])
-            self._save()
-            return turn
+            return self._open(conv, body, body.get("store") is not False)
+
+    def _open(self, conv, body, stored):
+        """Runs the first turn of a new conversation (start or restart) and
+        keeps it unless store is false."""
+        turn = self._turn(conv, _inputs(body.get("inputs"), self), [], body, stored)
+        if stored:
+            self.conversations[conv["id"]] = conv
+            self._claim(conv["id"])
+        self._save()
+        return turn
 
     def append(self, conv_id, body):
         """POST /v1/conversations/{id}; busy until release()."""
@@ -495,13 +499,7 @@ class Store:
                 if conv["agent_id"] is None:
                     raise bad_request("agent_version can only be given for an agent conversation")
                 conv["agent_version"] = self._version_of(self._record(conv["agent_id"]), body["agent_version"])
-            stored = body.get("store", True)
-            turn = self._turn(conv, _inputs(body.get("inputs"), self), [], body, stored)
-            if stored:
-                self.conversations[conv["id"]] = conv
-                self._claim(conv["id"])
-            self._save()
-            return turn
+            return self._open(conv, body, body.get("store", True))
 
     # ---- the turn engine ----------------------------------------------------------
 
