@@ -12,6 +12,7 @@
 #ifndef AGENTDECK_BACKEND_BACKEND_H
 #define AGENTDECK_BACKEND_BACKEND_H
 
+#include <cJSON.h>
 #include <stdbool.h>
 
 #include "core/loop.h"
@@ -50,6 +51,20 @@ struct backend_request {
     size_t nconfirmations;
 };
 
+/* What backend_query() asks the server about its conversations. */
+enum backend_query {
+    BACKEND_QUERY_LIST,     /* a page of its conversations */
+    BACKEND_QUERY_GET,      /* one conversation */
+    BACKEND_QUERY_HISTORY,  /* its entries */
+    BACKEND_QUERY_MESSAGES, /* its messages */
+    BACKEND_QUERY_DELETE,   /* deletes it */
+};
+
+/* The answer to backend_query(): the server's JSON (NULL after a delete),
+ * or an error. remote_id and result are valid during the call only. */
+typedef void backend_queried_fn(void *ud, enum backend_query q, const char *remote_id, const cJSON *result,
+                                const char *error);
+
 /* Reports the end of backend_prepare(): error is NULL on success. */
 typedef void backend_prepared_fn(void *ud, const char *error);
 
@@ -66,6 +81,11 @@ struct backend_ops {
     /* Optional: makes the team's agents ready on the backend (Mistral
      * creates or updates them on the server), then calls done from the loop. */
     void (*prepare)(struct backend *b, struct team *team, backend_prepared_fn *done, void *ud);
+    /* Optional: asks the server about its conversations (remote_id is NULL
+     * for a list; page counts from 0), then calls done from the loop. If the
+     * backend is freed first, done is never called. */
+    void (*query)(struct backend *b, enum backend_query q, const char *remote_id, int page, backend_queried_fn *done,
+                  void *ud);
 };
 
 /* The base of every backend; implementations embed it first. */

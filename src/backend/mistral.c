@@ -102,6 +102,8 @@ struct api_call_ops {
     void (*success)(struct api_call *c, const cJSON *body);
     void (*failure)(struct api_call *c, const char *message);
     void (*retrying)(struct api_call *c, const char *message);
+    /* Frees the owner when the backend goes first. */
+    void (*drop)(void *owner);
 };
 
 struct api_call {
@@ -314,6 +316,7 @@ struct backend_call {
     size_t carried;       /* entries carried over into it */
     size_t first_new;     /* the request's new inputs, kept while it waits */
     cJSON *confirmations; /* tool_confirmations to send, or NULL */
+    bool appending;       /* an append: once it succeeds, the conversation may be restarted */
     bool delivering, cancelled;
 };
 
@@ -482,6 +485,8 @@ static void conv_end(struct backend_call *call, const char *failure)
     /* What arrived of an entry before a failure is kept. */
     if (call->cur && !call->cancelled)
         flush_entry(call);
+    if (!message && call->appending)
+        call->conv->remote_span.appended = true;
     call->api = NULL;
     conv_call_free(call);
     if (message)
@@ -596,7 +601,12 @@ static void conv_retrying(struct api_call *c, const char *message)
         call->reply.warning(call->reply.ud, message);
 }
 
-static const struct api_call_ops conv_ops = {conv_event, conv_success, conv_failure, conv_retrying};
+static void conv_drop(void *owner)
+{
+    conv_call_free(owner);
+}
+
+static const struct api_call_ops conv_ops = {conv_event, conv_success, conv_failure, conv_retrying, conv_drop};
 
 /* An input entry for entry e, or NULL when it carries nothing over. */
 static cJSON *input_entry(const struct entry *e)
@@ -621,10 +631,11 @@ static cJSON *input_entry(const struct entry *e)
     }
 }
 
-static cJSON *input_entries(const struct conversation *conv, size_t from, bool messages_only)
+/* The input entries for conv's entries [from, to). */
+static cJSON *input_entries(const struct conversation *conv, size_t from, size_t to, bool messages_only)
 {
     cJSON *inputs = cJSON_CreateArray();
-    for (size_t i = from; i < conv->entries.len; i++) {
+    for (size_t i = from; i < to && i < conv->entries.len; i++) {
         const struct entry *e = conv->entries.items[i];
         cJSON *in;
         if (messages_only && e->type != ENTRY_MESSAGE_INPUT && e->type != ENTRY_MESSAGE_OUTPUT)
@@ -647,50 +658,178 @@ static char *print_json(cJSON *obj)
     return copy;
 }
 
+/* The common fields of a start, append or restart body. */
+static void add_turn_fields(const struct mistral_backend *mb, cJSON *body)
+{
+    cJSON_AddBoolToObject(body, "stream", mb->stream);
+    cJSON_AddStringToObject(body, "handoff_execution", mb->handoff_execution);
+}
+
+/* Appends to the server conversation, which is this agent's: the new
+ * entries, or the user's answers to calls that waited for confirmation. */
+static void conv_call_append(struct backend_call *call)
+{
+    struct conversation *conv = call->conv;
+    cJSON *body = cJSON_CreateObject();
+
+    if (call->confirmations) {
+        cJSON_AddItemToObject(body, "tool_confirmations", call->confirmations);
+        call->confirmations = NULL;
+    } else {
+        cJSON_AddItemToObject(body, "inputs", input_entries(conv, call->first_new, conv->entries.len, false));
+    }
+    add_turn_fields(call->mb, body);
+    call->appending = true;
+    call->api = api_call_start(call->mb, &conv_ops, call, "POST", xasprintf("/v1/conversations/%s", conv->remote_id),
+                               print_json(body), call->mb->stream);
+}
+
+/* Starts a new server conversation for agent that carries what came
+ * before: all of it, or only the messages when it was another agent's. */
+static void conv_call_start(struct backend_call *call, const struct agent *agent)
+{
+    struct conversation *conv = call->conv;
+    bool messages_only = conv->remote_id != NULL;
+    cJSON *body = cJSON_CreateObject();
+    cJSON *inputs = input_entries(conv, 0, call->first_new, messages_only);
+    cJSON *more = input_entries(conv, call->first_new, conv->entries.len, messages_only);
+    cJSON *item;
+
+    /* Carried: what the new agent is given of the earlier entries. */
+    call->starting = true;
+    call->parent = xstrdup(conv->remote_id);
+    call->carried = (size_t)cJSON_GetArraySize(inputs);
+    while ((item = cJSON_DetachItemFromArray(more, 0)))
+        cJSON_AddItemToArray(inputs, item);
+    cJSON_Delete(more);
+    cJSON_AddStringToObject(body, "agent_id", agent->remote_id ? agent->remote_id : "");
+    cJSON_AddItemToObject(body, "inputs", inputs);
+    add_turn_fields(call->mb, body);
+    free(conv->remote_id);
+    conv->remote_id = NULL;
+    free(conv->remote_agent);
+    conv->remote_agent = xstrdup(agent->name);
+    conv->remote_span = (struct remote_span){call->first_new, call->carried, false};
+    call->api = api_call_start(call->mb, &conv_ops, call, "POST", xstrdup("/v1/conversations"), print_json(body),
+                               call->mb->stream);
+}
+
+/* Branches the source server conversation at its entry from_entry_id
+ * (Mistral's restart), sending the new entries. */
+static void conv_call_restart(struct backend_call *call, const char *from_entry_id, size_t kept)
+{
+    struct conversation *conv = call->conv;
+    cJSON *body = cJSON_CreateObject();
+    char *path = xasprintf("/v1/conversations/%s/restart", conv->branch.remote_id);
+
+    cJSON_AddItemToObject(body, "inputs", input_entries(conv, call->first_new, conv->entries.len, false));
+    add_turn_fields(call->mb, body);
+    cJSON_AddStringToObject(body, "from_entry_id", from_entry_id);
+    call->starting = true;
+    call->parent = xstrdup(conv->branch.remote_id);
+    call->carried = kept;
+    free(conv->remote_agent);
+    conv->remote_agent = xstrdup(conv->branch.remote_agent);
+    /* The new server conversation begins as the source did, up to the entry. */
+    conv->remote_span = conv->branch.span;
+    conv->remote_span.appended = false;
+    conversation_clear_branch(conv);
+    call->api = api_call_start(call->mb, &conv_ops, call, "POST", path, print_json(body), call->mb->stream);
+}
+
+static void conv_call_send(struct backend_call *call, const struct agent *agent);
+
+/* The source's history came: find the server's id of the entry to branch from. */
+static void branch_history(struct api_call *c, const cJSON *body)
+{
+    struct backend_call *call = c->owner;
+    struct conversation *conv = call->conv;
+    const struct remote_branch *b = &conv->branch;
+    const struct agent *agent = team_find_agent(call->mb->team, call->agent);
+    size_t k = b->span.carried + (b->from - b->span.first);
+    const cJSON *at = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(body, "entries"), (int)k);
+    const struct entry *local = conv->entries.items[b->from];
+    char *id = json_str(at, "id") ? xstrdup(json_str(at, "id")) : NULL;
+    const char *type = json_str(at, "type");
+    bool lines_up = id && type && strcmp(type, entry_type_name(local->type)) == 0;
+
+    c->owner = NULL;
+    api_call_free(c);
+    call->api = NULL;
+    if (!agent) {
+        char *message = xasprintf("agent \"%s\" no longer exists", call->agent);
+        conv_end(call, message);
+        free(message);
+    } else if (lines_up) {
+        conv_call_restart(call, id, k + 1);
+    } else {
+        if (call->reply.warning) {
+            char *message = xasprintf("server conversation %s does not line up with the entries of %s; "
+                                      "the branch carries them into a new server conversation instead",
+                                      b->remote_id, conv->id);
+            call->reply.warning(call->reply.ud, message);
+            free(message);
+        }
+        conversation_clear_branch(conv);
+        conv_call_send(call, agent);
+    }
+    free(id);
+}
+
+static void branch_failure(struct api_call *c, const char *message)
+{
+    struct backend_call *call = c->owner;
+    const struct agent *agent = team_find_agent(call->mb->team, call->agent);
+    char *why = xasprintf("could not read the history of %s to branch it (%s); "
+                          "the branch carries the entries into a new server conversation instead",
+                          call->conv->branch.remote_id, message);
+
+    c->owner = NULL;
+    api_call_free(c);
+    call->api = NULL;
+    conversation_clear_branch(call->conv);
+    if (call->reply.warning)
+        call->reply.warning(call->reply.ud, why);
+    free(why);
+    if (agent) {
+        conv_call_send(call, agent);
+    } else {
+        char *gone = xasprintf("agent \"%s\" no longer exists", call->agent);
+        conv_end(call, gone);
+        free(gone);
+    }
+}
+
+static const struct api_call_ops branch_ops = {NULL, branch_history, branch_failure, conv_retrying, conv_drop};
+
+/* Whether conv's pending branch can be made with the restart endpoint:
+ * Mistral restarts only a conversation appended to at least once, keeps
+ * its agent, and can branch only from an entry it holds itself. */
+static bool branch_on_server(const struct conversation *conv, const struct agent *agent)
+{
+    const struct remote_branch *b = &conv->branch;
+    return b->remote_id && b->span.appended && b->remote_agent && strcmp(b->remote_agent, agent->name) == 0 &&
+           b->from >= b->span.first;
+}
+
 /* Sends a conversation request for agent: an append to its server
- * conversation, or a new one that carries what came before. */
+ * conversation, a branch of another, or a new one. */
 static void conv_call_send(struct backend_call *call, const struct agent *agent)
 {
-    struct mistral_backend *mb = call->mb;
     struct conversation *conv = call->conv;
-    struct backend_request r = {mb->team, agent, conv, call->first_new, NULL, 0};
-    const struct backend_request *req = &r;
-    cJSON *body = cJSON_CreateObject();
-    char *path;
 
-    if (conv->remote_id && conv->remote_agent && strcmp(conv->remote_agent, req->agent->name) == 0) {
-        /* The server conversation is this agent's: append the new entries,
-         * or the user's answers to calls that waited for confirmation. */
-        if (call->confirmations) {
-            cJSON_AddItemToObject(body, "tool_confirmations", call->confirmations);
-            call->confirmations = NULL;
-        } else {
-            cJSON_AddItemToObject(body, "inputs", input_entries(conv, req->first_new, false));
+    if (!conv->remote_id && conv->branch.remote_id) {
+        if (branch_on_server(conv, agent)) {
+            call->api = api_call_start(call->mb, &branch_ops, call, "GET",
+                                       xasprintf("/v1/conversations/%s/history", conv->branch.remote_id), NULL, false);
+            return;
         }
-        cJSON_AddBoolToObject(body, "stream", mb->stream);
-        cJSON_AddStringToObject(body, "handoff_execution", mb->handoff_execution);
-        path = xasprintf("/v1/conversations/%s", conv->remote_id);
-    } else {
-        /* A new server conversation for this agent carries what came before. */
-        cJSON *inputs = input_entries(conv, 0, conv->remote_id != NULL);
-        call->starting = true;
-        call->parent = xstrdup(conv->remote_id);
-        /* Carried: what the new agent is given of the earlier entries. */
-        for (size_t i = 0; i < req->first_new && i < conv->entries.len; i++) {
-            const struct entry *e = conv->entries.items[i];
-            call->carried += e->type == ENTRY_MESSAGE_INPUT || e->type == ENTRY_MESSAGE_OUTPUT;
-        }
-        cJSON_AddStringToObject(body, "agent_id", req->agent->remote_id ? req->agent->remote_id : "");
-        cJSON_AddItemToObject(body, "inputs", inputs);
-        cJSON_AddBoolToObject(body, "stream", mb->stream);
-        cJSON_AddStringToObject(body, "handoff_execution", mb->handoff_execution);
-        path = xstrdup("/v1/conversations");
-        free(conv->remote_id);
-        conv->remote_id = NULL;
-        free(conv->remote_agent);
-        conv->remote_agent = xstrdup(req->agent->name);
+        conversation_clear_branch(conv);
     }
-    call->api = api_call_start(mb, &conv_ops, call, "POST", path, print_json(body), mb->stream);
+    if (conv->remote_id && conv->remote_agent && strcmp(conv->remote_agent, agent->name) == 0)
+        conv_call_append(call);
+    else
+        conv_call_start(call, agent);
 }
 
 static struct backend_call *mistral_request(struct backend *b, const struct backend_request *req,
@@ -779,12 +918,18 @@ struct prepare {
 static void prepare_next(struct prepare *p);
 static void prepare_listed(struct api_call *c, const cJSON *body);
 static void prepare_failure(struct api_call *c, const char *message);
-static const struct api_call_ops prepare_list_ops = {NULL, prepare_listed, prepare_failure, NULL};
+static void prepare_drop(void *owner);
+static const struct api_call_ops prepare_list_ops = {NULL, prepare_listed, prepare_failure, NULL, prepare_drop};
 
 static void prepare_free(struct prepare *p)
 {
     cJSON_Delete(p->existing);
     free(p);
+}
+
+static void prepare_drop(void *owner)
+{
+    prepare_free(owner);
 }
 
 static void prepare_end(struct prepare *p, const char *error)
@@ -880,7 +1025,7 @@ static void prepare_step_done(struct api_call *c, const cJSON *body)
     prepare_next(p);
 }
 
-static const struct api_call_ops prepare_step_ops = {NULL, prepare_step_done, prepare_failure, NULL};
+static const struct api_call_ops prepare_step_ops = {NULL, prepare_step_done, prepare_failure, NULL, prepare_drop};
 
 static void prepare_deleted(struct api_call *c, const cJSON *body)
 {
@@ -889,7 +1034,7 @@ static void prepare_deleted(struct api_call *c, const cJSON *body)
     prepare_next(p);
 }
 
-static const struct api_call_ops prepare_delete_ops = {NULL, prepare_deleted, prepare_failure, NULL};
+static const struct api_call_ops prepare_delete_ops = {NULL, prepare_deleted, prepare_failure, NULL, prepare_drop};
 
 static void prepare_next(struct prepare *p)
 {
@@ -996,6 +1141,80 @@ static void mistral_prepare(struct backend *b, struct team *team, backend_prepar
     api_call_start(mb, &prepare_list_ops, p, "GET", xstrdup("/v1/agents?page=0&page_size=100"), NULL, false);
 }
 
+/* ---- questions about the server's conversations ------------------------ */
+
+struct query {
+    enum backend_query q;
+    char *remote_id;
+    backend_queried_fn *done;
+    void *ud;
+};
+
+static void query_free(struct query *qu)
+{
+    free(qu->remote_id);
+    free(qu);
+}
+
+static void query_drop(void *owner)
+{
+    query_free(owner);
+}
+
+static void query_answer(struct api_call *c, const cJSON *body, const char *error)
+{
+    struct query *qu = c->owner;
+    api_call_free(c);
+    qu->done(qu->ud, qu->q, qu->remote_id, body, error);
+    query_free(qu);
+}
+
+static void query_success(struct api_call *c, const cJSON *body)
+{
+    query_answer(c, body, NULL);
+}
+
+static void query_failure(struct api_call *c, const char *message)
+{
+    query_answer(c, NULL, message);
+}
+
+static const struct api_call_ops query_ops = {NULL, query_success, query_failure, NULL, query_drop};
+
+static void mistral_query(struct backend *b, enum backend_query q, const char *remote_id, int page,
+                          backend_queried_fn *done, void *ud)
+{
+    struct mistral_backend *mb = (struct mistral_backend *)b;
+    struct query *qu = xcalloc(1, sizeof *qu);
+    const char *method = "GET";
+    char *path;
+
+    qu->q = q;
+    qu->remote_id = remote_id ? xstrdup(remote_id) : NULL;
+    qu->done = done;
+    qu->ud = ud;
+    switch (q) {
+    case BACKEND_QUERY_LIST:
+        path = xasprintf("/v1/conversations?page=%d&page_size=%d", page, MISTRAL_CONVERSATIONS_PAGE);
+        break;
+    case BACKEND_QUERY_HISTORY:
+        path = xasprintf("/v1/conversations/%s/history", remote_id);
+        break;
+    case BACKEND_QUERY_MESSAGES:
+        path = xasprintf("/v1/conversations/%s/messages", remote_id);
+        break;
+    case BACKEND_QUERY_DELETE:
+        method = "DELETE";
+        path = xasprintf("/v1/conversations/%s", remote_id);
+        break;
+    case BACKEND_QUERY_GET:
+    default:
+        path = xasprintf("/v1/conversations/%s", remote_id);
+        break;
+    }
+    api_call_start(mb, &query_ops, qu, method, path, NULL, false);
+}
+
 /* ---- the backend ------------------------------------------------------ */
 
 static void mistral_free(struct backend *b)
@@ -1003,10 +1222,8 @@ static void mistral_free(struct backend *b)
     struct mistral_backend *mb = (struct mistral_backend *)b;
     while (mb->calls.len) {
         struct api_call *c = mb->calls.items[0];
-        if (c->ops == &conv_ops && c->owner)
-            conv_call_free(c->owner);
-        else if (c->owner)
-            prepare_free(c->owner);
+        if (c->owner)
+            c->ops->drop(c->owner);
         api_call_free(c);
     }
     vec_fini(&mb->calls);
@@ -1028,6 +1245,7 @@ static const struct backend_ops mistral_ops = {
     .cancel = mistral_cancel,
     .free = mistral_free,
     .prepare = mistral_prepare,
+    .query = mistral_query,
 };
 
 struct backend *mistral_backend_new(struct loop *loop, const struct mistral_options *o)

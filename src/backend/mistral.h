@@ -17,6 +17,9 @@ struct mistral_options {
     bool no_stream;       /* take answers whole instead of streamed */
 };
 
+/* Conversations listed a page at a time. */
+#define MISTRAL_CONVERSATIONS_PAGE 50
+
 struct backend *mistral_backend_new(struct loop *loop, const struct mistral_options *options);
 
 /* Turns an error response body (any of the shapes of MISTRAL_API.md §11)

@@ -76,12 +76,12 @@ static bool runs_finished(void *ud)
 {
     struct session *s = ud;
     runner_reap(s);
-    return session_runs_in_flight(s) == 0 && s->syncing == 0;
+    return session_runs_in_flight(s) == 0 && s->syncing == 0 && s->queries == 0;
 }
 
 bool batch_run_command(struct session *s, const char *line, bool *quit)
 {
-    unsigned failed_before = s->runs_failed, sync_failed_before = s->sync_failures;
+    unsigned failed_before = s->runs_failed, async_failed_before = s->async_failures;
     enum cmd_status st;
 
     /* A Ctrl-C between commands that start no run is heard here. */
@@ -100,7 +100,7 @@ bool batch_run_command(struct session *s, const char *line, bool *quit)
     runner_reap(s);
     if (st == CMD_QUIT)
         *quit = true;
-    return st != CMD_FAILED && s->runs_failed == failed_before && s->sync_failures == sync_failed_before;
+    return st != CMD_FAILED && s->runs_failed == failed_before && s->async_failures == async_failed_before;
 }
 
 bool batch_run_lines(struct session *s, const struct vec *lines, bool keep_going)

@@ -8,16 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/internal.h"
 #include "cmd/parse.h"
 #include "core/buf.h"
 #include "core/xalloc.h"
 #include "model/profile.h"
 #include "orch/runner.h"
 
-/* Reports a failed command as an error event; returns CMD_FAILED. */
-static enum cmd_status fail(struct cmd_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static enum cmd_status fail(struct cmd_call *call, const char *fmt, ...)
+enum cmd_status cmd_fail(struct cmd_call *call, const char *fmt, ...)
 {
     va_list ap;
     char *message;
@@ -30,7 +28,7 @@ static enum cmd_status fail(struct cmd_call *call, const char *fmt, ...)
     return CMD_FAILED;
 }
 
-static const char *arg(const struct cmd_call *call, size_t i)
+const char *cmd_arg(const struct cmd_call *call, size_t i)
 {
     return vec_get(&call->args, i);
 }
@@ -188,7 +186,7 @@ static struct agent *need_agent(struct cmd_call *call, const char *name)
         const struct vec *agents = &call->session->team->agents;
         for (size_t i = 0; i < agents->len; i++)
             buf_printf(&known, "%s%s", i ? ", " : "", ((struct agent *)agents->items[i])->name);
-        fail(call, "no agent named \"%s\" (%s%s)", name, agents->len ? "agents: " : "no agents yet", buf_str(&known));
+        cmd_fail(call, "no agent named \"%s\" (%s%s)", name, agents->len ? "agents: " : "no agents yet", buf_str(&known));
         buf_fini(&known);
     }
     return agent;
@@ -196,18 +194,18 @@ static struct agent *need_agent(struct cmd_call *call, const char *name)
 
 static enum cmd_status cmd_agent_create(struct cmd_call *call)
 {
-    const char *name = arg(call, 0);
+    const char *name = cmd_arg(call, 0);
     struct agent *agent;
     char *error;
 
     if (!agent_name_is_valid(name))
-        return fail(call, "\"%s\" is not a valid agent name (expected " AGENT_NAME_RULE ")", name);
+        return cmd_fail(call, "\"%s\" is not a valid agent name (expected " AGENT_NAME_RULE ")", name);
     if (team_find_agent(call->session->team, name))
-        return fail(call, "an agent named \"%s\" already exists (use /agent update)", name);
+        return cmd_fail(call, "an agent named \"%s\" already exists (use /agent update)", name);
     agent = agent_new(name, NULL);
     if ((error = apply_agent_flags(call, agent))) {
         agent_free(agent);
-        fail(call, "%s", error);
+        cmd_fail(call, "%s", error);
         free(error);
         return CMD_FAILED;
     }
@@ -219,19 +217,19 @@ static enum cmd_status cmd_agent_create(struct cmd_call *call)
 
 static enum cmd_status cmd_agent_update(struct cmd_call *call)
 {
-    struct agent *agent = need_agent(call, arg(call, 0));
+    struct agent *agent = need_agent(call, cmd_arg(call, 0));
     struct agent *copy;
     char *error;
 
     if (!agent)
         return CMD_FAILED;
     if (call->flags.len == 0)
-        return fail(call, "/agent update %s: nothing to change (give at least one flag; /help agent)", agent->name);
+        return cmd_fail(call, "/agent update %s: nothing to change (give at least one flag; /help agent)", agent->name);
     /* Change a copy, so a bad flag changes nothing. */
     copy = agent_clone(agent);
     if ((error = apply_agent_flags(call, copy))) {
         agent_free(copy);
-        fail(call, "%s", error);
+        cmd_fail(call, "%s", error);
         free(error);
         return CMD_FAILED;
     }
@@ -250,7 +248,7 @@ static enum cmd_status cmd_agent_update(struct cmd_call *call)
 static enum cmd_status cmd_agent_delete(struct cmd_call *call)
 {
     struct session *s = call->session;
-    struct agent *agent = need_agent(call, arg(call, 0));
+    struct agent *agent = need_agent(call, cmd_arg(call, 0));
     cJSON *fields;
 
     if (!agent)
@@ -258,13 +256,13 @@ static enum cmd_status cmd_agent_delete(struct cmd_call *call)
     for (size_t i = 0; i < s->team->agents.len; i++) {
         const struct agent *other = s->team->agents.items[i];
         if (agent_has_handoff(other, agent->name))
-            return fail(call, "cannot delete \"%s\": %s hands off to it (remove that handoff first)", agent->name,
+            return cmd_fail(call, "cannot delete \"%s\": %s hands off to it (remove that handoff first)", agent->name,
                         other->name);
     }
     for (size_t i = 0; i < s->conversations.len; i++) {
         const struct conversation *c = s->conversations.items[i];
         if (c->runs_in_flight && strcmp(c->agent, agent->name) == 0)
-            return fail(call, "cannot delete \"%s\" while it runs in %s", agent->name, c->id);
+            return cmd_fail(call, "cannot delete \"%s\" while it runs in %s", agent->name, c->id);
     }
     fields = cJSON_CreateObject();
     cJSON_AddStringToObject(fields, "agent", agent->name);
@@ -300,7 +298,7 @@ static enum cmd_status cmd_agent_list(struct cmd_call *call)
 
 static enum cmd_status cmd_agent_show(struct cmd_call *call)
 {
-    struct agent *agent = need_agent(call, arg(call, 0));
+    struct agent *agent = need_agent(call, cmd_arg(call, 0));
     if (!agent)
         return CMD_FAILED;
     emit_agent(call->session, "agent.show", agent);
@@ -311,7 +309,7 @@ static enum cmd_status cmd_agent_show(struct cmd_call *call)
 
 static enum cmd_status cmd_start(struct cmd_call *call)
 {
-    struct agent *agent = need_agent(call, arg(call, 0));
+    struct agent *agent = need_agent(call, cmd_arg(call, 0));
     char *text;
 
     if (!agent)
@@ -331,19 +329,19 @@ static enum cmd_status send_text(struct cmd_call *call, struct agent *agent, con
     struct conversation *conv = s->focused;
 
     if (!*text)
-        return fail(call, "nothing to send: the message is empty");
+        return cmd_fail(call, "nothing to send: the message is empty");
     if (!conv && may_start) {
         if (!agent && !(agent = vec_get(&s->team->agents, 0)))
-            return fail(call, "no agents yet: create one with /agent create NAME, or open a profile");
+            return cmd_fail(call, "no agents yet: create one with /agent create NAME, or open a profile");
         session_start(s, agent, text);
         return CMD_OK;
     }
     if (!conv)
-        return fail(call, "no conversation yet: start one with /start AGENT TEXT");
+        return cmd_fail(call, "no conversation yet: start one with /start AGENT TEXT");
     if (!agent && !(agent = need_agent(call, conv->agent)))
         return CMD_FAILED;
     if (conv->runs_in_flight)
-        return fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
+        return cmd_fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
     session_append(s, conv, agent, text);
     return CMD_OK;
 }
@@ -356,7 +354,7 @@ static enum cmd_status cmd_append(struct cmd_call *call)
     return st;
 }
 
-static cJSON *entry_to_json(const struct entry *e)
+cJSON *cmd_entry_json(const struct entry *e)
 {
     cJSON *obj = cJSON_CreateObject();
     cJSON_AddStringToObject(obj, "type", entry_type_name(e->type));
@@ -372,10 +370,10 @@ static enum cmd_status cmd_history(struct cmd_call *call)
     struct conversation *conv = s->focused;
     cJSON *fields, *entries;
 
-    if (arg(call, 0) && !(conv = session_find_conversation(s, arg(call, 0))))
-        return fail(call, "no conversation named \"%s\"", arg(call, 0));
+    if (cmd_arg(call, 0) && !(conv = session_find_conversation(s, cmd_arg(call, 0))))
+        return cmd_fail(call, "no conversation named \"%s\"", cmd_arg(call, 0));
     if (!conv)
-        return fail(call, "no conversation yet: start one with /start AGENT TEXT");
+        return cmd_fail(call, "no conversation yet: start one with /start AGENT TEXT");
     fields = cJSON_CreateObject();
     cJSON_AddStringToObject(fields, "conversation", conv->id);
     cJSON_AddStringToObject(fields, "agent", conv->agent);
@@ -383,7 +381,7 @@ static enum cmd_status cmd_history(struct cmd_call *call)
         cJSON_AddStringToObject(fields, "parent", conv->parent);
     entries = cJSON_AddArrayToObject(fields, "entries");
     for (size_t i = 0; i < conv->entries.len; i++)
-        cJSON_AddItemToArray(entries, entry_to_json(conv->entries.items[i]));
+        cJSON_AddItemToArray(entries, cmd_entry_json(conv->entries.items[i]));
     event_emit(&s->events, "conversation.history", fields);
     return CMD_OK;
 }
@@ -391,7 +389,7 @@ static enum cmd_status cmd_history(struct cmd_call *call)
 static enum cmd_status cmd_restart(struct cmd_call *call)
 {
     struct session *s = call->session;
-    const char *id = arg(call, 0);
+    const char *id = cmd_arg(call, 0);
     struct conversation *conv = NULL;
     size_t index = 0;
     char *text;
@@ -402,15 +400,15 @@ static enum cmd_status cmd_restart(struct cmd_call *call)
     else
         conv = session_find_entry(s, id, &index);
     if (!conv)
-        return fail(call, "no entry with id \"%s\" (see /history)", id);
+        return cmd_fail(call, "no entry with id \"%s\" (see /history)", id);
     if (conv->runs_in_flight)
-        return fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
+        return cmd_fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
     if (((const struct entry *)conv->entries.items[index])->type == ENTRY_FUNCTION_CALL)
-        return fail(call, "%s is a function call: restart from its function.result, or from an entry before it", id);
+        return cmd_fail(call, "%s is a function call: restart from its function.result, or from an entry before it", id);
     text = cmd_join(&call->args, 1);
     if (!session_restart(s, conv, index, text)) {
         free(text);
-        return fail(call, "the agent that held %s at %s no longer exists", conv->id, id);
+        return cmd_fail(call, "the agent that held %s at %s no longer exists", conv->id, id);
     }
     free(text);
     return CMD_OK;
@@ -420,14 +418,14 @@ static enum cmd_status cmd_restart(struct cmd_call *call)
 
 static enum cmd_status cmd_help(struct cmd_call *call)
 {
-    const char *topic = arg(call, 0);
+    const char *topic = cmd_arg(call, 0);
     cJSON *fields;
     char *text;
 
     if (topic && *topic == '/')
         topic++;
     if (topic && !command_find(command_table(), topic) && strcmp(topic, "@") != 0)
-        return fail(call, "no command named /%s (/help lists them)", topic);
+        return cmd_fail(call, "no command named /%s (/help lists them)", topic);
     text = command_help(topic);
     fields = cJSON_CreateObject();
     if (topic)
@@ -443,8 +441,8 @@ static enum cmd_status confirm(struct cmd_call *call, bool allow)
 {
     char *error = NULL;
 
-    if (!session_confirm(call->session, arg(call, 0), allow, &error)) {
-        fail(call, "%s", error);
+    if (!session_confirm(call->session, cmd_arg(call, 0), allow, &error)) {
+        cmd_fail(call, "%s", error);
         free(error);
         return CMD_FAILED;
     }
@@ -484,6 +482,10 @@ static const struct command_spec commands[] = {
      "Plain text typed without a slash does the same. @AGENT TEXT... appends with another agent.", 1, -1, NULL, NULL,
      cmd_append},
     {"history", "[CONVERSATION]", "show a conversation's entries", NULL, 0, 1, NULL, NULL, cmd_history},
+    {"conversation", "SUBCOMMAND ...", "list, show, history, messages, delete conversations",
+     "CONVERSATION is one of ours (c1) or, on Mistral, a server conversation id (conv_...); "
+     "without one, the focused conversation.",
+     0, 0, NULL, cmd_conversation_subcommands, NULL},
     {"restart", "ENTRY_ID TEXT...", "branch from an entry and send TEXT",
      "The new conversation keeps the entries up to and including ENTRY_ID.", 2, -1, NULL, NULL, cmd_restart},
     {"allow", "[TOOL_CALL_ID]", "let a call that waits for confirmation run",
@@ -527,6 +529,8 @@ static void help_command(struct buf *out, const struct command_spec *c)
             buf_printf(out, "\n      %s\n", sub->summary);
             free(prefix);
         }
+        if (c->help)
+            buf_printf(out, "  %s\n", c->help);
     } else {
         help_usage(out, "/", c);
         buf_printf(out, "\n  %s\n", c->summary);
@@ -553,7 +557,7 @@ static void help_command(struct buf *out, const struct command_spec *c)
 /* One line of the command overview: synopsis, then summary in a column. */
 static void help_line(struct buf *out, const char *synopsis, const char *summary)
 {
-    buf_printf(out, "  %-26s %s\n", synopsis, summary);
+    buf_printf(out, "  %-29s %s\n", synopsis, summary);
 }
 
 char *command_help(const char *topic)
@@ -729,7 +733,7 @@ static enum cmd_status run_call(struct cmd_call *call, const char *line)
     st = spec->run(call);
 out:
     if (error) {
-        st = fail(call, "%s", error);
+        st = cmd_fail(call, "%s", error);
         free(error);
     }
     free(cmdname);

@@ -28,6 +28,13 @@ struct conversation *conversation_new(const char *id, const char *agent)
     return c;
 }
 
+void conversation_clear_branch(struct conversation *c)
+{
+    free(c->branch.remote_id);
+    free(c->branch.remote_agent);
+    memset(&c->branch, 0, sizeof c->branch);
+}
+
 void conversation_free(struct conversation *c)
 {
     if (!c)
@@ -37,6 +44,7 @@ void conversation_free(struct conversation *c)
     free(c->parent);
     free(c->remote_id);
     free(c->remote_agent);
+    conversation_clear_branch(c);
     vec_fini(&c->entries);
     free(c);
 }

@@ -56,6 +56,19 @@ struct conversation *session_find_conversation(const struct session *s, const ch
     return NULL;
 }
 
+void session_remove_conversation(struct session *s, struct conversation *conv)
+{
+    for (size_t i = 0; i < s->conversations.len; i++) {
+        if (s->conversations.items[i] == conv) {
+            vec_remove(&s->conversations, i);
+            break;
+        }
+    }
+    if (s->focused == conv)
+        s->focused = s->conversations.len ? s->conversations.items[s->conversations.len - 1] : NULL;
+    conversation_free(conv);
+}
+
 struct conversation *session_find_entry(const struct session *s, const char *id, size_t *index)
 {
     for (size_t i = 0; i < s->conversations.len; i++) {
@@ -88,7 +101,7 @@ static void on_team_synced(void *ud, const char *error)
 
     s->syncing--;
     if (error) {
-        s->sync_failures++;
+        s->async_failures++;
         session_error(s, NULL, "the agents could not be changed on the %s backend: %s", s->backend->ops->name, error);
     }
 }
@@ -179,6 +192,13 @@ struct conversation *session_restart(struct session *s, struct conversation *con
     c->parent = xstrdup(conv->id);
     for (size_t i = 0; i <= upto; i++)
         conversation_append_entry(c, entry_clone(conv->entries.items[i]));
+    if (conv->remote_id) {
+        /* The backend may branch its own conversation (Mistral's restart). */
+        c->branch.remote_id = xstrdup(conv->remote_id);
+        c->branch.remote_agent = conv->remote_agent ? xstrdup(conv->remote_agent) : NULL;
+        c->branch.span = conv->remote_span;
+        c->branch.from = upto;
+    }
     emit_conversation_started(s, c, from->id);
     run_user_message(s, c, agent, text);
     return c;

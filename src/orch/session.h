@@ -28,7 +28,8 @@ struct session {
     bool deltas;            /* emit message.output.delta events */
     bool interrupted;       /* SIGINT or SIGTERM: stop taking commands */
     int syncing;            /* team changes being carried to the backend */
-    unsigned sync_failures; /* ... that failed, ever */
+    int queries;            /* questions to the backend (/conversation) awaiting answers */
+    unsigned async_failures; /* agent syncs and backend questions that failed, ever */
 };
 
 /* Takes ownership of backend and team. */
@@ -39,6 +40,8 @@ void session_free(struct session *s);
 struct conversation *session_find_conversation(const struct session *s, const char *id);
 /* Finds the conversation holding entry id, or NULL. */
 struct conversation *session_find_entry(const struct session *s, const char *id, size_t *index);
+/* Removes conv, which has no run in flight, and frees it. */
+void session_remove_conversation(struct session *s, struct conversation *conv);
 /* Runs that are working (not waiting for the user). */
 size_t session_runs_in_flight(const struct session *s);
 /* Runs that wait for the user's /allow or /deny. */

@@ -417,6 +417,38 @@ def several_c_options_run_in_order():
        [("agent.show", "billing"), ("agent.show", "sales"), ("agent.show", "cs")], "events")
 
 
+@test
+def conversation_commands_answer_from_the_session_offline():
+    status, events, stderr = run(["-c", "hello", "-c", "/start sales How much is Pro?",
+                                  "-c", "/conversation list", "-c", "/conversation show c1",
+                                  "-c", "/conversation messages", "-c", "/conversation history c1",
+                                  "-c", "/conversation delete c1", "-c", "/conversation list"], profile="support.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    listed = of_type(events, "conversation.list")
+    eq([(c["conversation"], c["agent"], c["entries"]) for c in listed[0]["conversations"]],
+       [("c1", "cs", 2), ("c2", "sales", 2)], "the session's conversations")
+    eq(listed[0]["source"], "local", "source")
+    eq(one(events, "conversation.show")["conversation"], "c1", "show")
+    eq([m["type"] for m in one(events, "conversation.messages")["messages"]], ["message.input", "message.output"],
+       "messages of the focused conversation")
+    eq(one(events, "conversation.messages")["conversation"], "c2", "the focused one is c2")
+    eq(one(events, "conversation.deleted")["conversation"], "c1", "deleted")
+    eq([c["conversation"] for c in listed[1]["conversations"]], ["c2"], "c1 is gone")
+
+
+@test
+def conversation_commands_name_what_is_wrong():
+    status, events, stderr = run(["--keep-going", "-c", "/conversation show c7", "-c", "/conversation delete",
+                                  "-c", "/conversation frob"], profile="support.json")
+    eq(status, 1, "exit status")
+    eq([e["message"] for e in of_type(events, "error")],
+       ["no conversation named \"c7\" (/conversation list shows them)",
+        "/conversation delete: missing argument (usage: /conversation delete CONVERSATION)",
+        "/conversation: unknown subcommand \"frob\" (expected one of list, show, history, messages, delete)"],
+       "one clear message each")
+
+
 # ---- (5) agents ------------------------------------------------------------------
 
 

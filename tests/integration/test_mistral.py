@@ -181,6 +181,101 @@ def another_agent_takes_the_conversation_on_in_a_new_server_conversation():
 
 
 @test
+def restart_branches_the_server_conversation():
+    fresh()
+    status, events, stderr = SERVER.run(["-c", "hello", "-c", "what can you do?", "-c", "/history"],
+                                        profile="support.json")
+    eq(status, 0, "exit status")
+    first = of_type(events, "message.input")[0]["entry_id"]
+    status, events, stderr = SERVER.run(["-c", "hello", "-c", "what can you do?",
+                                         "-c", "/restart %s I was charged twice" % first,
+                                         "-c", "/history"], profile="support.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    restarts = [r for r in SERVER.requests() if r["path"].endswith("/restart")]
+    eq(len(restarts), 1, "one restart request")
+    body = restarts[0]["body"]
+    source = [e for e in of_type(events, "run.done")][0]
+    history = [r for r in SERVER.requests() if r["method"] == "GET" and r["path"].endswith("/history")]
+    eq(len(history), 1, "the source's history was read to find the entry's server id")
+    check(body["from_entry_id"].startswith("msg_"), "a server entry id: %s" % body["from_entry_id"])
+    eq([i["content"] for i in body["inputs"]], ["I was charged twice"], "only the new input is sent")
+    server = [e for e in of_type(events, "conversation.started") if "server_conversation" in e]
+    eq(len(server), 1, "the branch's server conversation is announced")
+    eq(server[0]["carried"], 1, "the server keeps the entries up to the first message")
+    check(server[0]["server_parent"] in restarts[0]["path"], "its parent is the restarted one")
+    out = of_type(events, "message.output")[-1]
+    eq(out["agent"], "billing", "the branch goes on: cs hands off to billing")
+    branch = of_type(events, "conversation.history")[-1]
+    eq([e["type"] for e in branch["entries"]][:2], ["message.input", "message.input"],
+       "the branch: the first message, then the new one")
+    eq(source["conversation"], "c1", "the source conversation")
+    no_rejections()
+
+
+@test
+def restart_without_an_append_carries_the_entries():
+    fresh()
+    status, events, stderr = SERVER.run(["-c", "hello", "-c", "/history"], profile="support.json")
+    first = of_type(events, "message.input")[0]["entry_id"]
+    status, events, stderr = SERVER.run(["-c", "hello", "-c", "/restart %s I was charged twice" % first],
+                                        profile="support.json")
+    eq(status, 0, "exit status")
+    eq([r for r in SERVER.requests() if r["path"].endswith("/restart")], [],
+       "Mistral restarts only conversations appended to: no restart request")
+    starts = [r for r in SERVER.requests() if r["method"] == "POST" and r["path"] == "/v1/conversations"]
+    eq([i["content"] for i in starts[-1]["body"]["inputs"]], ["hello", "I was charged twice"],
+       "a new server conversation carries the entries up to the branch point")
+    eq(of_type(events, "message.output")[-1]["agent"], "billing", "the branch is answered")
+    no_rejections()
+
+
+@test
+def conversation_commands_ask_the_server():
+    fresh()
+    status, events, stderr = SERVER.run(["-c", "hello", "-c", "/start sales How much is Pro?",
+                                         "-c", "/conversation list", "-c", "/conversation show c1",
+                                         "-c", "/conversation history c1", "-c", "/conversation messages",
+                                         "-c", "/conversation delete c1", "-c", "/conversation list"],
+                                        profile="support.json")
+    eq(status, 0, "exit status")
+    eq(stderr, "", "stderr")
+    remote = {e["conversation"]: e for e in of_type(events, "run.done")}
+    listed = of_type(events, "conversation.list")
+    eq(sorted(c["conversation"] for c in listed[0]["conversations"]), ["c1", "c2"],
+       "the server's conversations, named as ours")
+    eq({c["agent"] for c in listed[0]["conversations"]}, {"cs", "sales"}, "agents by name")
+    shown = one(events, "conversation.show")
+    eq((shown["source"], shown["conversation"], shown["agent"]), ("server", "c1", "cs"), "show")
+    eq(shown["server"]["id"], shown["remote_id"], "the server's own object")
+    history = one(events, "conversation.history")
+    eq([e["type"] for e in history["entries"]], ["message.input", "message.output"], "the server's entries")
+    eq(history["conversation"], "c1", "history of c1")
+    messages = one(events, "conversation.messages")
+    eq(messages["conversation"], "c2", "messages of the focused conversation")
+    eq(len(messages["messages"]), 2, "two messages")
+    deleted = one(events, "conversation.deleted")
+    eq(deleted["remote_id"], shown["remote_id"], "deleted on the server")
+    deletes = [r for r in SERVER.requests() if r["method"] == "DELETE"]
+    eq([r["path"] for r in deletes], ["/v1/conversations/" + shown["remote_id"]], "one DELETE")
+    eq([c["conversation"] for c in listed[1]["conversations"]], ["c2"], "gone from the list")
+    check(remote, "runs were done")
+    no_rejections()
+
+
+@test
+def conversation_commands_fail_clearly():
+    fresh()
+    status, events, stderr = SERVER.run(["-c", "/conversation show conv_nope"], profile="support.json")
+    eq(status, 1, "exit status")
+    contains(one(events, "error")["message"], "could not get conversation conv_nope: HTTP 404", "the error")
+    status, events, stderr = SERVER.run(["-c", "/conversation history"], profile="support.json")
+    eq(status, 1, "exit status")
+    contains(one(events, "error")["message"], "no conversation yet", "the error")
+    no_rejections()
+
+
+@test
 def client_handoffs_are_carried_out_by_agentdeck():
     fresh()
     status, events, stderr = SERVER.run(["--handoff-execution", "client", "-c", "/start cs " + CHARGED_TWICE],
