@@ -276,6 +276,28 @@ def conversation_commands_fail_clearly():
 
 
 @test
+def every_command_gives_the_same_kinds_of_event_as_offline():
+    script = ["/help start", "/agent list", "/agent show cs", "/start cs hello", "I was charged twice",
+              "@sales How much is Pro?", "/history", "/restart msg_0001 my password does not work",
+              "/agent create helper --model mistral-small-latest --handoff cs", "/agent update helper --temperature 0.3",
+              "/start helper hi", "/agent delete helper", "/allow", "/conversation list", "/quit", "/agent list"]
+    args = ["--keep-going"] + [a for line in script for a in ("-c", line)]
+    fresh()
+    status, remote, stderr = SERVER.run(args, profile="support.json")
+    eq(status, 1, "exit status (/allow with nothing waiting fails)")
+    offline = lib.run(["--backend", "offline"] + args, profile="support.json")
+    eq(offline.status, 1, "offline exit status")
+
+    def kinds(events):
+        # The server-side conversations of a switch or branch are mistral's own.
+        return [e["type"] for e in events if not (e["type"] == "conversation.started" and "server_conversation" in e)]
+    eq(kinds(remote), kinds(offline.events), "the same kinds of event, in the same order")
+    check(any("server_conversation" in e for e in remote), "the switch to sales made a server conversation")
+    eq(one(remote, "error")["message"], "no function call waits for confirmation", "the one failed command")
+    no_rejections()
+
+
+@test
 def client_handoffs_are_carried_out_by_agentdeck():
     fresh()
     status, events, stderr = SERVER.run(["--handoff-execution", "client", "-c", "/start cs " + CHARGED_TWICE],
