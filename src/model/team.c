@@ -17,12 +17,106 @@ static void function_free_item(void *fn)
     function_def_free(fn);
 }
 
+static void workflow_free_item(void *item)
+{
+    struct workflow *w = item;
+    free(w->name);
+    free(w->description);
+    pattern_params_fini(&w->params);
+    free(w);
+}
+
+static void string_free_item(void *s)
+{
+    free(s);
+}
+
+/* clang-format off */
+static const char *const pattern_names[] = {
+#define X(e, name) name,
+    PATTERN_KINDS(X)
+#undef X
+};
+/* clang-format on */
+
+const char *pattern_kind_name(enum pattern_kind kind)
+{
+    return pattern_names[kind];
+}
+
+int pattern_kind_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof pattern_names / sizeof pattern_names[0]; i++) {
+        if (strcmp(pattern_names[i], name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+void pattern_params_init(struct pattern_params *p, enum pattern_kind kind)
+{
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->depth = PATTERN_DEFAULT_DEPTH;
+    vec_init(&p->agents, string_free_item);
+}
+
+void pattern_params_fini(struct pattern_params *p)
+{
+    vec_fini(&p->agents);
+    free(p->lead);
+    free(p->executor);
+    cJSON_Delete(p->prompts);
+}
+
+void pattern_params_copy(struct pattern_params *to, const struct pattern_params *from)
+{
+    pattern_params_init(to, from->kind);
+    for (size_t i = 0; i < from->agents.len; i++)
+        vec_push(&to->agents, xstrdup(from->agents.items[i]));
+    to->lead = from->lead ? xstrdup(from->lead) : NULL;
+    to->executor = from->executor ? xstrdup(from->executor) : NULL;
+    to->depth = from->depth;
+    to->timeout_ms = from->timeout_ms;
+    to->all = from->all;
+    to->prompts = from->prompts ? cJSON_Duplicate(from->prompts, 1) : NULL;
+}
+
+const struct workflow *team_find_workflow(const struct team *t, const char *name)
+{
+    for (size_t i = 0; i < t->workflows.len; i++) {
+        const struct workflow *w = t->workflows.items[i];
+        if (strcmp(w->name, name) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+char *route_label_normalize(const char *label)
+{
+    char *out = xmalloc(strlen(label) + 1);
+    size_t n = 0;
+
+    for (const unsigned char *p = (const unsigned char *)label; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))
+            out[n++] = (char)*p;
+        else if (*p >= 'A' && *p <= 'Z')
+            out[n++] = (char)(*p - 'A' + 'a');
+        else if (*p >= 0x80)
+            out[n++] = (char)*p; /* other scripts are kept as they are */
+    }
+    out[n] = '\0';
+    return out;
+}
+
 struct team *team_new(void)
 {
     struct team *t = xcalloc(1, sizeof *t);
     vec_init(&t->agents, agent_free_item);
     vec_init(&t->functions, function_free_item);
+    vec_init(&t->workflows, workflow_free_item);
     t->max_turns = TEAM_DEFAULT_MAX_TURNS;
+    t->state.initial = cJSON_CreateObject();
     return t;
 }
 
@@ -35,6 +129,12 @@ void team_free(struct team *t)
     free(t->path);
     vec_fini(&t->agents);
     vec_fini(&t->functions);
+    vec_fini(&t->workflows);
+    cJSON_Delete(t->routes);
+    cJSON_Delete(t->markers);
+    cJSON_Delete(t->prompts);
+    cJSON_Delete(t->handlers);
+    cJSON_Delete(t->state.initial);
     free(t);
 }
 

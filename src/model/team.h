@@ -3,6 +3,7 @@
 #define AGENTDECK_MODEL_TEAM_H
 
 #include <cJSON.h>
+#include <stdbool.h>
 
 #include "core/vec.h"
 #include "model/agent.h"
@@ -19,6 +20,58 @@ struct function_def {
     cJSON *parameters; /* JSON schema object; never NULL */
 };
 
+/* The orchestration patterns of Mistral's guide (src/orch/pattern.c). */
+#define PATTERN_KINDS(X)                                                                                    \
+    X(PATTERN_PIPELINE, "pipeline")   /* agents run in turn in one conversation */                       \
+    X(PATTERN_ROUTE, "route")         /* lead classifies; routes pick the specialist */                  \
+    X(PATTERN_FANOUT, "fanout")       /* agents at once; lead (optional) fans in */                      \
+    X(PATTERN_COMPETE, "compete")     /* agents at once; lead judges */                                  \
+    X(PATTERN_DELEGATE, "delegate")   /* lead plans subtasks as JSON, workers run them, lead answers */  \
+    X(PATTERN_DECOMPOSE, "decompose") /* lead decides execute or split, recursively; executor executes */
+
+enum pattern_kind {
+#define X(e, name) e,
+    PATTERN_KINDS(X)
+#undef X
+};
+
+const char *pattern_kind_name(enum pattern_kind kind);
+/* Returns -1 when name is no pattern. */
+int pattern_kind_from_name(const char *name);
+
+#define PATTERN_DEFAULT_DEPTH 2
+
+/* A pattern's parameters: from a command's arguments, or a workflow. */
+struct pattern_params {
+    enum pattern_kind kind;
+    struct vec agents; /* char *: pipeline steps, fan-out branches, analysts */
+    char *lead;        /* route: classifier; fanout: into (may be NULL); compete: judge;
+                          delegate: manager; decompose: decomposer */
+    char *executor;    /* decompose */
+    int depth;         /* decompose: the deepest level that may still split */
+    int timeout_ms;    /* fanout, compete: a branch's time limit; 0: none */
+    bool all;          /* fanout, compete: one failed branch fails the pattern */
+    cJSON *prompts;    /* pipeline: agent name -> its step's prompt; may be NULL */
+};
+
+void pattern_params_init(struct pattern_params *p, enum pattern_kind kind);
+void pattern_params_fini(struct pattern_params *p);
+void pattern_params_copy(struct pattern_params *to, const struct pattern_params *from);
+
+/* A named pattern of the profile, run with /run NAME TEXT. */
+struct workflow {
+    char *name;
+    char *description; /* may be NULL */
+    struct pattern_params params;
+};
+
+/* The explicit state object of the guide's "shared state" pattern. */
+struct state_config {
+    bool inject; /* each input gets "CURRENT STATE: {...}" first */
+    bool read;   /* "STATE: {...}" in an output is merged into the state */
+    cJSON *initial; /* an object; never NULL */
+};
+
 struct team {
     char *name;           /* may be NULL */
     char *description;    /* may be NULL */
@@ -26,7 +79,19 @@ struct team {
     struct vec agents;    /* struct agent * */
     struct vec functions; /* struct function_def * */
     int max_turns;
+    cJSON *routes;        /* route: normalized label -> agent; "fallback" is the default; may be NULL */
+    cJSON *markers;       /* text handoffs: MARKER (as in "HANDOFF: MARKER") -> agent; may be NULL */
+    cJSON *prompts;       /* pipeline: agent -> its step's prompt; may be NULL */
+    struct state_config state;
+    cJSON *handlers;      /* events: event name -> agent, registered at start-up; may be NULL */
+    struct vec workflows; /* struct workflow * */
 };
+
+/* The workflow named name, or NULL. */
+const struct workflow *team_find_workflow(const struct team *team, const char *name);
+/* Lowers a route label and keeps only its letters and digits, for matching:
+ * "Technical support." -> "technicalsupport". The caller frees it. */
+char *route_label_normalize(const char *label);
 
 struct team *team_new(void);
 void team_free(struct team *team);
