@@ -11,6 +11,7 @@
 #include "cmd/command.h"
 #include "core/buf.h"
 #include "core/xalloc.h"
+#include "orch/pattern.h"
 #include "orch/runner.h"
 
 /* Whether writing the events failed: batch mode is one per process. */
@@ -76,12 +77,13 @@ static bool runs_finished(void *ud)
 {
     struct session *s = ud;
     runner_reap(s);
-    return session_runs_in_flight(s) == 0 && s->syncing == 0 && s->queries == 0;
+    return session_runs_in_flight(s) == 0 && s->syncing == 0 && s->queries == 0 && session_patterns_in_flight(s) == 0;
 }
 
 bool batch_run_command(struct session *s, const char *line, bool *quit)
 {
     unsigned failed_before = s->runs_failed, async_failed_before = s->async_failures;
+    unsigned patterns_failed_before = s->patterns_failed;
     enum cmd_status st;
 
     /* A Ctrl-C between commands that start no run is heard here. */
@@ -100,7 +102,8 @@ bool batch_run_command(struct session *s, const char *line, bool *quit)
     runner_reap(s);
     if (st == CMD_QUIT)
         *quit = true;
-    return st != CMD_FAILED && s->runs_failed == failed_before && s->async_failures == async_failed_before;
+    return st != CMD_FAILED && s->runs_failed == failed_before && s->async_failures == async_failed_before &&
+           s->patterns_failed == patterns_failed_before;
 }
 
 bool batch_run_lines(struct session *s, const struct vec *lines, bool keep_going)

@@ -488,6 +488,25 @@ static const struct command_spec commands[] = {
      0, 0, NULL, cmd_conversation_subcommands, NULL},
     {"restart", "ENTRY_ID TEXT...", "branch from an entry and send TEXT",
      "The new conversation keeps the entries up to and including ENTRY_ID.", 2, -1, NULL, NULL, cmd_restart},
+    {"pipeline", "A,B,C TEXT...", "run agents in turn, each seeing the conversation so far",
+     "Each step's prompt comes from the profile's \"prompts\" (agent -> prompt), if it has one.", 2, -1, NULL, NULL,
+     cmd_pipeline},
+    {"route", "CLASSIFIER TEXT...", "the classifier's label picks a specialist (profile \"routes\")",
+     "The label is matched ignoring case, spaces and punctuation; an unknown label goes to the \"fallback\" route.",
+     2, -1, NULL, NULL, cmd_route},
+    {"fanout", "A,B,C TEXT...", "run agents at once; --into S fans their answers in", NULL, 2, -1, cmd_fanout_flags,
+     NULL, cmd_fanout},
+    {"compete", "A,B,C TEXT...", "competing analysts at once; --judge J compares them", NULL, 2, -1,
+     cmd_compete_flags, NULL, cmd_compete},
+    {"delegate", "MANAGER TEXT...", "the manager plans subtasks, workers run them, it answers",
+     "The manager answers with a JSON plan: {\"subtasks\": [{\"id\", \"worker\", \"task\", \"depends_on\"}]}. "
+     "Subtasks whose dependencies are done run at the same time.",
+     2, -1, NULL, NULL, cmd_delegate},
+    {"decompose", "DECOMPOSER TEXT...", "split a task recursively; --executor X does the parts",
+     "The decomposer answers {\"action\": \"execute\"} or {\"action\": \"decompose\", \"subtasks\": [...]}.", 2, -1,
+     cmd_decompose_flags, NULL, cmd_decompose},
+    {"run", "WORKFLOW TEXT...", "run a workflow of the profile", NULL, 2, -1, NULL, NULL, cmd_run},
+    {"state", "SUBCOMMAND ...", "set, show, clear the shared state", NULL, 0, 0, NULL, cmd_state_subcommands, NULL},
     {"allow", "[TOOL_CALL_ID]", "let a call that waits for confirmation run",
      "Without an id, every call that waits is allowed. The run goes on once all of its calls are answered.", 0, 1, NULL,
      NULL, cmd_allow},
@@ -682,8 +701,47 @@ static char *split_command(const struct command_spec *spec, size_t from, const c
 
     if (spec->max_args >= 0)
         return cmd_split(line, words, &error) < 0 ? error : NULL;
-    if (cmd_split_prefix(line, from + (size_t)spec->min_args - 1, words, &rest, &error) < 0)
-        return error;
+    if (!spec->flags) {
+        if (cmd_split_prefix(line, from + (size_t)spec->min_args - 1, words, &rest, &error) < 0)
+            return error;
+    } else {
+        /* Words one at a time: the positional ones before TEXT, and the
+         * flags (with their values) before and among them. */
+        size_t positional = 0;
+        bool value_next = false;
+
+        if (cmd_split_prefix(line, from, words, &rest, &error) < 0)
+            return error;
+        while (*rest) {
+            const char *before = rest;
+            const char *w;
+            const struct flag_spec *f;
+
+            if (cmd_split_prefix(before, 1, words, &rest, &error) < 0)
+                return error;
+            w = words->items[words->len - 1];
+            if (value_next) {
+                value_next = false;
+                continue;
+            }
+            if (strcmp(w, "--") == 0) {
+                break; /* what follows is text, even when it starts with -- */
+            } else if (strncmp(w, "--", 2) == 0) {
+                size_t namelen = strcspn(w + 2, "=");
+                for (f = spec->flags; f->name; f++) {
+                    if (strlen(f->name) == namelen && strncmp(f->name, w + 2, namelen) == 0)
+                        break;
+                }
+                value_next = f->name && f->value && !strchr(w, '=');
+            } else if (positional + 1 < (size_t)spec->min_args) {
+                positional++;
+            } else {
+                free(vec_remove(words, words->len - 1));
+                rest = before;
+                break;
+            }
+        }
+    }
     if (*rest)
         vec_push(words, xstrdup(rest));
     return NULL;

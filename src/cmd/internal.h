@@ -15,4 +15,17 @@ cJSON *cmd_entry_json(const struct entry *e);
 /* /conversation list|show|history|messages|delete (src/cmd/conversation.c). */
 extern const struct command_spec cmd_conversation_subcommands[];
 
+/* The patterns and the state (src/cmd/patterns.c). */
+enum cmd_status cmd_pipeline(struct cmd_call *call);
+enum cmd_status cmd_route(struct cmd_call *call);
+enum cmd_status cmd_fanout(struct cmd_call *call);
+enum cmd_status cmd_compete(struct cmd_call *call);
+enum cmd_status cmd_delegate(struct cmd_call *call);
+enum cmd_status cmd_decompose(struct cmd_call *call);
+enum cmd_status cmd_run(struct cmd_call *call);
+extern const struct flag_spec cmd_fanout_flags[];
+extern const struct flag_spec cmd_compete_flags[];
+extern const struct flag_spec cmd_decompose_flags[];
+extern const struct command_spec cmd_state_subcommands[];
+
 #endif

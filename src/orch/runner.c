@@ -41,6 +41,9 @@ struct run {
     size_t calls_left;
     char *handoff_to; /* a client-executed handoff to carry out */
     enum run_state state;
+    size_t first_entry; /* conv->entries.len when the run started */
+    run_ended_fn *ended;
+    void *ended_ud;
 };
 
 static void run_next_turn(struct run *run);
@@ -132,6 +135,25 @@ static void run_end(struct run *run, const char *type, const char *message)
     if (strcmp(type, "run.error") == 0)
         run->s->runs_failed++;
     event_emit(&run->s->events, type, fields);
+    if (run->ended) {
+        struct run_outcome o = {run->id, type + 4, run->agent, NULL, message, run->conv};
+        run_ended_fn *ended = run->ended;
+        for (size_t i = run->conv->entries.len; i > run->first_entry; i--) {
+            const struct entry *e = run->conv->entries.items[i - 1];
+            if (e->type == ENTRY_MESSAGE_OUTPUT) {
+                o.output = e->content ? e->content : "";
+                break;
+            }
+        }
+        run->ended = NULL;
+        ended(run->ended_ud, &o);
+    }
+}
+
+void run_watch(struct run *run, run_ended_fn *ended, void *ud)
+{
+    run->ended = ended;
+    run->ended_ud = ud;
 }
 
 static void run_fail(struct run *run, const char *message)
@@ -361,6 +383,7 @@ struct run *run_start(struct session *s, struct conversation *conv, const struct
     run->max_turns = team_max_turns(s->team, agent);
     run->started_ms = clock_now_ms();
     run->first_new = first_new;
+    run->first_entry = conv->entries.len;
     vec_init(&run->calls, pending_call_free);
     vec_push(&s->runs, run);
     conv->runs_in_flight++;

@@ -10,6 +10,21 @@
  * are the inputs. The run registers itself in s->runs and emits run.started
  * now and run.done or run.error when it ends. */
 struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new);
+/* How a run ended, for whoever watches it (patterns). */
+struct run_outcome {
+    const char *run_id;
+    const char *status; /* "done", "error" or "cancelled" */
+    const char *agent;  /* the agent in control at the end */
+    const char *output; /* the last message.output of the run, or NULL */
+    const char *message; /* error or cancellation: why; else NULL */
+    struct conversation *conv;
+};
+
+typedef void run_ended_fn(void *ud, const struct run_outcome *outcome);
+
+/* Calls ended once when the run ends, after its run.done, run.error or
+ * run.cancelled event (not when it is freed without ending). */
+void run_watch(struct run *run, run_ended_fn *ended, void *ud);
 /* Stops a run in flight with run.cancelled; it is freed later. */
 void run_cancel(struct run *run, const char *why);
 /* Frees runs that have ended; call between loop passes, never from a callback. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/xalloc.h"
+#include "orch/pattern.h"
 #include "orch/runner.h"
 
 static void conversation_free_item(void *c)
@@ -30,6 +31,8 @@ struct session *session_new(const char *id, struct loop *loop, struct backend *b
     event_stream_init(&s->events);
     vec_init(&s->conversations, conversation_free_item);
     vec_init(&s->runs, run_free_item);
+    vec_init(&s->patterns, NULL);
+    s->state = cJSON_Duplicate(team->state.initial, 1);
     return s;
 }
 
@@ -38,6 +41,9 @@ void session_free(struct session *s)
     if (!s)
         return;
     vec_fini(&s->runs); /* cancels backend calls and functions without events */
+    pattern_free_all(s);
+    vec_fini(&s->patterns);
+    cJSON_Delete(s->state);
     vec_fini(&s->conversations);
     backend_free(s->backend);
     team_free(s->team);
@@ -140,7 +146,8 @@ static void emit_conversation_started(struct session *s, const struct conversati
 }
 
 /* Appends a user message for agent to conv and runs the agent. */
-static void run_user_message(struct session *s, struct conversation *conv, const struct agent *agent, const char *text)
+static struct run *run_user_message(struct session *s, struct conversation *conv, const struct agent *agent,
+                                    const char *text)
 {
     struct entry *e = entry_new(ENTRY_MESSAGE_INPUT, agent->name);
     size_t first_new = conv->entries.len;
@@ -151,7 +158,7 @@ static void run_user_message(struct session *s, struct conversation *conv, const
     conv->agent = xstrdup(agent->name);
     conversation_append_entry(conv, e);
     session_emit_entry(s, conv, NULL, e);
-    run_start(s, conv, agent, first_new);
+    return run_start(s, conv, agent, first_new);
 }
 
 struct conversation *session_start(struct session *s, struct agent *agent, const char *text)
@@ -160,6 +167,15 @@ struct conversation *session_start(struct session *s, struct agent *agent, const
     emit_conversation_started(s, c, NULL);
     run_user_message(s, c, agent, text);
     return c;
+}
+
+struct run *session_send(struct session *s, struct conversation **conv, const struct agent *agent, const char *text)
+{
+    if (!*conv) {
+        *conv = session_new_conversation(s, agent->name);
+        emit_conversation_started(s, *conv, NULL);
+    }
+    return run_user_message(s, *conv, agent, text);
 }
 
 void session_append(struct session *s, struct conversation *conv, struct agent *agent, const char *text)

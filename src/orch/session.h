@@ -24,6 +24,10 @@ struct session {
     struct vec runs; /* struct run * in flight, owned */
     unsigned next_conversation;
     unsigned next_run;
+    unsigned next_pattern;
+    struct vec patterns;      /* struct pattern *, owned (orch/pattern.h) */
+    unsigned patterns_failed; /* patterns that ended in failure, ever */
+    cJSON *state;             /* the shared state object (/state); never NULL */
     unsigned runs_failed;   /* runs that ended in run.error, ever */
     bool deltas;            /* emit message.output.delta events */
     bool interrupted;       /* SIGINT or SIGTERM: stop taking commands */
@@ -51,6 +55,10 @@ size_t session_runs_waiting(const struct session *s);
 struct conversation *session_start(struct session *s, struct agent *agent, const char *text);
 /* Appends text to conv and runs agent on it (the agent takes the conversation). */
 void session_append(struct session *s, struct conversation *conv, struct agent *agent, const char *text);
+/* For patterns: sends text to agent in *conv, or (NULL) in a new
+ * conversation that becomes *conv; returns the run. The focus moves to it
+ * only when it is new. */
+struct run *session_send(struct session *s, struct conversation **conv, const struct agent *agent, const char *text);
 /* Branches a new conversation from conv's entries up to and including entry
  * index `upto`, appends text and runs the agent that held it there. */
 struct conversation *session_restart(struct session *s, struct conversation *conv, size_t upto, const char *text);
