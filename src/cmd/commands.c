@@ -186,7 +186,8 @@ static struct agent *need_agent(struct cmd_call *call, const char *name)
         const struct vec *agents = &call->session->team->agents;
         for (size_t i = 0; i < agents->len; i++)
             buf_printf(&known, "%s%s", i ? ", " : "", ((struct agent *)agents->items[i])->name);
-        cmd_fail(call, "no agent named \"%s\" (%s%s)", name, agents->len ? "agents: " : "no agents yet", buf_str(&known));
+        cmd_fail(call, "no agent named \"%s\" (%s%s)", name, agents->len ? "agents: " : "no agents yet",
+                 buf_str(&known));
         buf_fini(&known);
     }
     return agent;
@@ -257,7 +258,7 @@ static enum cmd_status cmd_agent_delete(struct cmd_call *call)
         const struct agent *other = s->team->agents.items[i];
         if (agent_has_handoff(other, agent->name))
             return cmd_fail(call, "cannot delete \"%s\": %s hands off to it (remove that handoff first)", agent->name,
-                        other->name);
+                            other->name);
     }
     for (size_t i = 0; i < s->conversations.len; i++) {
         const struct conversation *c = s->conversations.items[i];
@@ -404,7 +405,8 @@ static enum cmd_status cmd_restart(struct cmd_call *call)
     if (conv->runs_in_flight)
         return cmd_fail(call, "%s is still answering in %s: wait for it to finish", conv->agent, conv->id);
     if (((const struct entry *)conv->entries.items[index])->type == ENTRY_FUNCTION_CALL)
-        return cmd_fail(call, "%s is a function call: restart from its function.result, or from an entry before it", id);
+        return cmd_fail(call, "%s is a function call: restart from its function.result, or from an entry before it",
+                        id);
     text = cmd_join(&call->args, 1);
     if (!session_restart(s, conv, index, text)) {
         free(text);
@@ -492,12 +494,12 @@ static const struct command_spec commands[] = {
      "Each step's prompt comes from the profile's \"prompts\" (agent -> prompt), if it has one.", 2, -1, NULL, NULL,
      cmd_pipeline},
     {"route", "CLASSIFIER TEXT...", "the classifier's label picks a specialist (profile \"routes\")",
-     "The label is matched ignoring case, spaces and punctuation; an unknown label goes to the \"fallback\" route.",
-     2, -1, NULL, NULL, cmd_route},
+     "The label is matched ignoring case, spaces and punctuation; an unknown label goes to the \"fallback\" route.", 2,
+     -1, NULL, NULL, cmd_route},
     {"fanout", "A,B,C TEXT...", "run agents at once; --into S fans their answers in", NULL, 2, -1, cmd_fanout_flags,
      NULL, cmd_fanout},
-    {"compete", "A,B,C TEXT...", "competing analysts at once; --judge J compares them", NULL, 2, -1,
-     cmd_compete_flags, NULL, cmd_compete},
+    {"compete", "A,B,C TEXT...", "competing analysts at once; --judge J compares them", NULL, 2, -1, cmd_compete_flags,
+     NULL, cmd_compete},
     {"delegate", "MANAGER TEXT...", "the manager plans subtasks, workers run them, it answers",
      "The manager answers with a JSON plan: {\"subtasks\": [{\"id\", \"worker\", \"task\", \"depends_on\"}]}. "
      "Subtasks whose dependencies are done run at the same time.",

@@ -12,7 +12,7 @@ const char *cmd_arg(const struct cmd_call *call, size_t i);
 /* The entry as /history shows it: its type, agent and fields. */
 cJSON *cmd_entry_json(const struct entry *e);
 
-/* /conversation list|show|history|messages|delete (src/cmd/conversation.c). */
+/* /conversation list|show|history|messages|delete (src/cmd/conversations.c). */
 extern const struct command_spec cmd_conversation_subcommands[];
 
 /* The patterns and the state (src/cmd/patterns.c). */

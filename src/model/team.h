@@ -21,12 +21,12 @@ struct function_def {
 };
 
 /* The orchestration patterns of Mistral's guide (src/orch/pattern.c). */
-#define PATTERN_KINDS(X)                                                                                    \
-    X(PATTERN_PIPELINE, "pipeline")   /* agents run in turn in one conversation */                       \
-    X(PATTERN_ROUTE, "route")         /* lead classifies; routes pick the specialist */                  \
-    X(PATTERN_FANOUT, "fanout")       /* agents at once; lead (optional) fans in */                      \
-    X(PATTERN_COMPETE, "compete")     /* agents at once; lead judges */                                  \
-    X(PATTERN_DELEGATE, "delegate")   /* lead plans subtasks as JSON, workers run them, lead answers */  \
+#define PATTERN_KINDS(X)                                                                                \
+    X(PATTERN_PIPELINE, "pipeline")   /* agents run in turn in one conversation */                      \
+    X(PATTERN_ROUTE, "route")         /* lead classifies; routes pick the specialist */                 \
+    X(PATTERN_FANOUT, "fanout")       /* agents at once; lead (optional) fans in */                     \
+    X(PATTERN_COMPETE, "compete")     /* agents at once; lead judges */                                 \
+    X(PATTERN_DELEGATE, "delegate")   /* lead plans subtasks as JSON, workers run them, lead answers */ \
     X(PATTERN_DECOMPOSE, "decompose") /* lead decides execute or split, recursively; executor executes */
 
 enum pattern_kind {
@@ -67,8 +67,8 @@ struct workflow {
 
 /* The explicit state object of the guide's "shared state" pattern. */
 struct state_config {
-    bool inject; /* each input gets "CURRENT STATE: {...}" first */
-    bool read;   /* "STATE: {...}" in an output is merged into the state */
+    bool inject;    /* each input gets "CURRENT STATE: {...}" first */
+    bool read;      /* "STATE: {...}" in an output is merged into the state */
     cJSON *initial; /* an object; never NULL */
 };
 
@@ -79,9 +79,9 @@ struct team {
     struct vec agents;    /* struct agent * */
     struct vec functions; /* struct function_def * */
     int max_turns;
-    cJSON *routes;        /* route: normalized label -> agent; "fallback" is the default; may be NULL */
-    cJSON *markers;       /* text handoffs: MARKER (as in "HANDOFF: MARKER") -> agent; may be NULL */
-    cJSON *prompts;       /* pipeline: agent -> its step's prompt; may be NULL */
+    cJSON *routes;  /* route: normalized label -> agent; "fallback" is the default; may be NULL */
+    cJSON *markers; /* text handoffs: MARKER (as in "HANDOFF: MARKER") -> agent; may be NULL */
+    cJSON *prompts; /* pipeline: agent -> its step's prompt; may be NULL */
     struct state_config state;
     cJSON *handlers;      /* events: event name -> agent, registered at start-up; may be NULL */
     struct vec workflows; /* struct workflow * */

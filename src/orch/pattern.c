@@ -21,7 +21,7 @@ struct pattern;
 /* One unit of a pattern: a run of an agent, and what follows it. */
 struct task {
     struct pattern *p;
-    char *step;  /* "2", "cleaner", "s1", "1.2": names it in the events */
+    char *step; /* "2", "cleaner", "s1", "1.2": names it in the events */
     char *agent;
     char *input; /* the text it was given */
     struct conversation *conv;
@@ -52,9 +52,9 @@ struct pattern {
     struct vec tasks; /* struct task *, owned */
     size_t running;   /* tasks whose run has not ended */
     bool finished;
-    bool failing;          /* a failure ends the pattern once its runs end */
-    char *failure;         /* why it failed */
-    char *output;          /* its answer */
+    bool failing;              /* a failure ends the pattern once its runs end */
+    char *failure;             /* why it failed */
+    char *output;              /* its answer */
     struct conversation *conv; /* pipeline, route, delegate: the main conversation */
 };
 
@@ -248,9 +248,9 @@ static void on_task_ended(void *ud, const struct run_outcome *o)
     } else {
         t->failed = true;
         if (!t->error)
-            t->error = xstrdup(o->message ? o->message
+            t->error = xstrdup(o->message                       ? o->message
                                : strcmp(o->status, "done") == 0 ? "the run ended without a reply"
-                                                                 : o->status);
+                                                                : o->status);
         emit_step(t, "failed", t->error);
     }
     if (p->failing || p->s->interrupted) {
@@ -464,8 +464,8 @@ static void branch_done(struct task *done)
     else
         buf_puts(&text, "Combine them into one answer.");
     if (p->params.lead) {
-        struct task *t = task_new(p, p->params.kind == PATTERN_COMPETE ? "judge" : "fan-in", p->params.lead,
-                                  fanin_done);
+        struct task *t =
+            task_new(p, p->params.kind == PATTERN_COMPETE ? "judge" : "fan-in", p->params.lead, fanin_done);
         p->params.timeout_ms = 0; /* the limit is for branches */
         task_run(t, NULL, buf_str(&text));
         p->conv = t->conv;
@@ -830,8 +830,9 @@ static void node_decided(struct task *node)
     subtasks = cJSON_GetObjectItemCaseSensitive(decision, "subtasks");
     if (!cJSON_IsString(action) ||
         (strcmp(action->valuestring, "execute") != 0 && strcmp(action->valuestring, "decompose") != 0)) {
-        pattern_fail(p, "the decomposer's decision at %s is not {\"action\": \"execute\"|\"decompose\", ...}; "
-                        "it answered: %.300s",
+        pattern_fail(p,
+                     "the decomposer's decision at %s is not {\"action\": \"execute\"|\"decompose\", ...}; "
+                     "it answered: %.300s",
                      node->step, node->output);
         cJSON_Delete(decision);
         return;

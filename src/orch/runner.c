@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/clock.h"
 #include "core/xalloc.h"
@@ -42,6 +43,7 @@ struct run {
     char *handoff_to; /* a client-executed handoff to carry out */
     enum run_state state;
     size_t first_entry; /* conv->entries.len when the run started */
+    size_t turn_start;  /* ... when this turn was sent */
     run_ended_fn *ended;
     void *ended_ud;
 };
@@ -188,6 +190,8 @@ static void on_entry(void *ud, struct entry *e)
 
     conversation_append_entry(run->conv, e);
     session_emit_entry(run->s, run->conv, run, e);
+    if (e->type == ENTRY_MESSAGE_OUTPUT && run->s->team->state.read)
+        session_read_state(run->s, e->agent ? e->agent : run->agent, e->content);
     if (e->type == ENTRY_FUNCTION_CALL) {
         struct pending_call *pc = xcalloc(1, sizeof *pc);
         pc->run = run;
@@ -288,9 +292,74 @@ static bool pause_for_confirmations(struct run *run)
     return paused;
 }
 
+/* The agent that a "HANDOFF: MARKER" line of the turn's reply names
+ * through the profile's markers, or NULL. */
+static const char *marker_handoff(const struct run *run, size_t turn_start)
+{
+    const cJSON *markers = run->s->team->markers;
+    const struct entry *reply = NULL;
+
+    if (!cJSON_GetArraySize(markers))
+        return NULL;
+    for (size_t i = run->conv->entries.len; i > turn_start; i--) {
+        const struct entry *e = run->conv->entries.items[i - 1];
+        if (e->type == ENTRY_MESSAGE_OUTPUT) {
+            reply = e;
+            break;
+        }
+    }
+    for (const char *p = reply && reply->content ? reply->content : NULL; p && *p;) {
+        const char *line = p, *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        p = end ? end + 1 : line + len;
+        while (len && (*line == ' ' || *line == '*' || *line == '#')) {
+            line++;
+            len--;
+        }
+        if (len > 8 && strncasecmp(line, "HANDOFF:", 8) == 0) {
+            const char *word = line + 8;
+            size_t n;
+            char marker[40];
+            const cJSON *to;
+            while (*word == ' ')
+                word++;
+            n = strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+            if (n == 0 || n >= sizeof marker)
+                continue;
+            for (size_t k = 0; k < n; k++)
+                marker[k] = (char)(word[k] >= 'a' && word[k] <= 'z' ? word[k] - 'a' + 'A' : word[k]);
+            marker[n] = '\0';
+            to = cJSON_GetObjectItemCaseSensitive(markers, marker);
+            if (cJSON_IsString(to) && strcmp(to->valuestring, run->agent) != 0 &&
+                team_find_agent(run->s->team, to->valuestring))
+                return to->valuestring;
+        }
+    }
+    return NULL;
+}
+
+/* Carries out a text marker's handoff: an agent.handoff entry, then the
+ * next agent's turn, as for a client handoff. */
+static void marker_handoff_to(struct run *run, const char *next)
+{
+    struct entry *e = entry_new(ENTRY_AGENT_HANDOFF, run->agent);
+    e->previous_agent = xstrdup(run->agent);
+    e->next_agent = xstrdup(next);
+    e->execution = xstrdup("marker");
+    conversation_append_entry(run->conv, e);
+    session_emit_entry(run->s, run->conv, run, e);
+    free(run->agent);
+    run->agent = xstrdup(next);
+    free(run->conv->agent);
+    run->conv->agent = xstrdup(next);
+    run->first_new = run->conv->entries.len;
+    run_next_turn(run);
+}
+
 static void on_done(void *ud, const struct usage *usage)
 {
     struct run *run = ud;
+    const char *next;
 
     run->call = NULL;
     usage_add(&run->usage, usage);
@@ -306,6 +375,8 @@ static void on_done(void *ud, const struct usage *usage)
         run->conv->agent = xstrdup(run->agent);
         run->first_new = run->conv->entries.len;
         run_next_turn(run);
+    } else if ((next = marker_handoff(run, run->turn_start))) {
+        marker_handoff_to(run, next);
     } else {
         run_end(run, "run.done", NULL);
     }
@@ -367,6 +438,7 @@ static void run_turn(struct run *run, const struct tool_confirmation *confirmati
         return;
     }
     run->turns++;
+    run->turn_start = run->conv->entries.len;
     req = (struct backend_request){run->s->team, agent, run->conv, run->first_new, confirmations, n};
     run->call = backend_request(run->s->backend, &req, &reply);
 }

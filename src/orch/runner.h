@@ -13,9 +13,9 @@ struct run *run_start(struct session *s, struct conversation *conv, const struct
 /* How a run ended, for whoever watches it (patterns). */
 struct run_outcome {
     const char *run_id;
-    const char *status; /* "done", "error" or "cancelled" */
-    const char *agent;  /* the agent in control at the end */
-    const char *output; /* the last message.output of the run, or NULL */
+    const char *status;  /* "done", "error" or "cancelled" */
+    const char *agent;   /* the agent in control at the end */
+    const char *output;  /* the last message.output of the run, or NULL */
     const char *message; /* error or cancellation: why; else NULL */
     struct conversation *conv;
 };

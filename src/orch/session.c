@@ -153,7 +153,14 @@ static struct run *run_user_message(struct session *s, struct conversation *conv
     size_t first_new = conv->entries.len;
 
     e->role = xstrdup("user");
-    e->content = xstrdup(text);
+    if (s->team->state.inject) {
+        /* The guide's shared state: every input carries it. */
+        char *state = cJSON_PrintUnformatted(s->state);
+        e->content = xasprintf("CURRENT STATE: %s\n\n%s", state ? state : "{}", text);
+        cJSON_free(state);
+    } else {
+        e->content = xstrdup(text);
+    }
     free(conv->agent);
     conv->agent = xstrdup(agent->name);
     conversation_append_entry(conv, e);
@@ -218,4 +225,41 @@ struct conversation *session_restart(struct session *s, struct conversation *con
     emit_conversation_started(s, c, from->id);
     run_user_message(s, c, agent, text);
     return c;
+}
+
+void session_read_state(struct session *s, const char *agent, const char *output)
+{
+    for (const char *p = output; p && *p;) {
+        const char *line = p, *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        cJSON *update, *item, *fields;
+        char *json;
+
+        p = end ? end + 1 : line + len;
+        if (len < 7 || strncmp(line, "STATE:", 6) != 0)
+            continue;
+        json = xstrndup(line + 6, len - 6);
+        update = cJSON_Parse(json);
+        free(json);
+        if (!cJSON_IsObject(update)) {
+            fields = cJSON_CreateObject();
+            cJSON_AddStringToObject(fields, "agent", agent);
+            cJSON_AddStringToObject(fields, "message",
+                                    "a STATE: line of the reply is not a JSON object; the state is unchanged");
+            event_emit(&s->events, "warning", fields);
+            cJSON_Delete(update);
+            continue;
+        }
+        while ((item = update->child)) {
+            cJSON_DetachItemViaPointer(update, item);
+            cJSON_DeleteItemFromObjectCaseSensitive(s->state, item->string);
+            cJSON_AddItemToObject(s->state, item->string, item);
+        }
+        cJSON_Delete(update);
+        fields = cJSON_CreateObject();
+        cJSON_AddStringToObject(fields, "change", "read");
+        cJSON_AddStringToObject(fields, "agent", agent);
+        cJSON_AddItemToObject(fields, "state", cJSON_Duplicate(s->state, 1));
+        event_emit(&s->events, "state", fields);
+    }
 }

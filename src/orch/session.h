@@ -28,12 +28,12 @@ struct session {
     struct vec patterns;      /* struct pattern *, owned (orch/pattern.h) */
     unsigned patterns_failed; /* patterns that ended in failure, ever */
     cJSON *state;             /* the shared state object (/state); never NULL */
-    unsigned runs_failed;   /* runs that ended in run.error, ever */
-    bool deltas;            /* emit message.output.delta events */
-    bool interrupted;       /* SIGINT or SIGTERM: stop taking commands */
-    int syncing;            /* team changes being carried to the backend */
-    int queries;            /* questions to the backend (/conversation) awaiting answers */
-    unsigned async_failures; /* agent syncs and backend questions that failed, ever */
+    unsigned runs_failed;     /* runs that ended in run.error, ever */
+    bool deltas;              /* emit message.output.delta events */
+    bool interrupted;         /* SIGINT or SIGTERM: stop taking commands */
+    int syncing;              /* team changes being carried to the backend */
+    int queries;              /* questions to the backend (/conversation) awaiting answers */
+    unsigned async_failures;  /* agent syncs and backend questions that failed, ever */
 };
 
 /* Takes ownership of backend and team. */
@@ -74,6 +74,10 @@ void session_team_changed(struct session *s);
  * (NULL) all of them. A run goes on once all its calls are answered.
  * Returns false with *error set (a new string) when none waits. */
 bool session_confirm(struct session *s, const char *tool_call_id, bool allow, char **error);
+
+/* Merges each "STATE: {...}" line of an agent's output into the shared
+ * state (a `state` event each), when the profile asks for it. */
+void session_read_state(struct session *s, const char *agent, const char *output);
 
 /* Cancels every run in flight (run.cancelled events). */
 void session_cancel_runs(struct session *s, const char *why);

@@ -82,8 +82,8 @@ static void on_queried(void *ud, enum backend_query q, const char *remote_id, co
     s->queries--;
     if (error) {
         s->async_failures++;
-        static const char *const what[] = {"list the server's conversations", "get conversation",
-                                           "get the history of", "get the messages of", "delete"};
+        static const char *const what[] = {"list the server's conversations", "get conversation", "get the history of",
+                                           "get the messages of", "delete"};
         session_error(s, NULL, "could not %s%s%s: %s", what[q], remote_id ? " " : "", remote_id ? remote_id : "",
                       error);
         return;
@@ -169,8 +169,8 @@ static bool ask_server(struct cmd_call *call, enum backend_query q, const struct
         return false;
     *status = CMD_OK;
     if (q != BACKEND_QUERY_LIST && !remote_id) {
-        *status = cmd_fail(call, "%s has no server conversation yet: its first run has not reached the server",
-                           local->id);
+        *status =
+            cmd_fail(call, "%s has no server conversation yet: its first run has not reached the server", local->id);
         return true;
     }
     s->queries++;
