@@ -17,6 +17,7 @@
 #include "core/xalloc.h"
 #include "model/journal.h"
 #include "model/profile.h"
+#include "cmd/listen.h"
 #include "orch/session.h"
 #include "ui/console.h"
 
@@ -37,6 +38,7 @@ struct options {
     long stall_timeout_s; /* 0: the default */
     bool client_handoffs; /* --handoff-execution client */
     bool no_stream;
+    const char *listen; /* --listen PATH */
 };
 
 static void usage(FILE *out)
@@ -55,6 +57,8 @@ static void usage(FILE *out)
           "      --offline-rate N      offline replies stream at N words a second\n"
           "                            (0: at once; default 0 in batch mode, 30 in the console)\n"
           "      --no-journal          do not write the session journal\n"
+          "      --listen PATH         open a Unix socket at PATH: each line EVENT DATA\n"
+          "                            written to it fires EVENT (see /on and /emit)\n"
           "  -h, --help                show this help and exit\n"
           "  -V, --version             show the version and exit\n"
           "\n"
@@ -108,6 +112,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"handoff-execution", required_argument, NULL, 'H'},
         {"no-stream", no_argument, NULL, 'N'},
         {"no-journal", no_argument, NULL, 'J'},
+        {"listen", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -172,6 +177,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'J':
             o->no_journal = true;
+            break;
+        case 'L':
+            o->listen = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -400,6 +408,7 @@ int main(int argc, char **argv)
     struct backend *backend;
     struct session *session;
     struct loop *loop = NULL;
+    struct listener *listener = NULL;
     int batch_fd = -1;
     char *error = NULL;
     char *session_id;
@@ -441,12 +450,18 @@ int main(int argc, char **argv)
     if (!o.no_journal)
         add_journal(session);
 
-    if (batch)
+    if (o.listen && !(listener = listener_open(session, o.listen, &error))) {
+        fprintf(stderr, "agentdeck: %s\n", error);
+        free(error);
+        status = EXIT_USAGE;
+    } else if (batch) {
         status = run_batch(session, &o, batch_fd);
-    else if (!prepare_backend(session, true))
+    } else if (!prepare_backend(session, true)) {
         status = EXIT_COMMAND_FAILED;
-    else
+    } else {
         status = console_run(session, profile_path);
+    }
+    listener_close(listener);
     session_free(session);
 
 out:

@@ -11,6 +11,7 @@
 #include "cmd/command.h"
 #include "core/buf.h"
 #include "core/xalloc.h"
+#include "orch/handlers.h"
 #include "orch/pattern.h"
 #include "orch/runner.h"
 
@@ -77,7 +78,8 @@ static bool runs_finished(void *ud)
 {
     struct session *s = ud;
     runner_reap(s);
-    return session_runs_in_flight(s) == 0 && s->syncing == 0 && s->queries == 0 && session_patterns_in_flight(s) == 0;
+    return session_runs_in_flight(s) == 0 && s->syncing == 0 && s->queries == 0 && session_patterns_in_flight(s) == 0 &&
+           session_handlers_pending(s) == 0;
 }
 
 bool batch_run_command(struct session *s, const char *line, bool *quit)
@@ -165,17 +167,9 @@ static void read_more(struct line_reader *r)
 static char *next_line(struct line_reader *r)
 {
     for (;;) {
-        const char *s = buf_str(&r->pending);
-        const char *nl = memchr(s, '\n', r->pending.len);
-        if (nl || (r->eof && r->pending.len)) {
-            size_t len = nl ? (size_t)(nl - s) : r->pending.len;
-            char *line = xstrndup(s, len);
-            size_t used = nl ? len + 1 : len;
-            memmove(r->pending.data, s + used, r->pending.len - used);
-            r->pending.len -= used;
-            r->pending.data[r->pending.len] = '\0';
+        char *line = buf_take_line(&r->pending, r->eof);
+        if (line)
             return line;
-        }
         if (r->eof || r->s->interrupted)
             return NULL;
         read_more(r);

@@ -10,6 +10,7 @@
 #include "cmd/internal.h"
 #include "core/buf.h"
 #include "core/xalloc.h"
+#include "orch/handlers.h"
 #include "orch/pattern.h"
 
 /* The TEXT... argument: the last one. */
@@ -205,6 +206,51 @@ static enum cmd_status cmd_state_clear(struct cmd_call *call)
     cJSON_Delete(s->state);
     s->state = cJSON_CreateObject();
     emit_state(s, "clear", NULL);
+    return CMD_OK;
+}
+
+/* ---- event handlers ------------------------------------------------------------ */
+
+static enum cmd_status handler_result(struct cmd_call *call, bool ok, char *error)
+{
+    if (ok)
+        return CMD_OK;
+    cmd_fail(call, "%s", error);
+    free(error);
+    return CMD_FAILED;
+}
+
+enum cmd_status cmd_on(struct cmd_call *call)
+{
+    char *error = NULL;
+    bool ok = handlers_add(call->session, cmd_arg(call, 0), cmd_arg(call, 1), &error);
+    return handler_result(call, ok, error);
+}
+
+enum cmd_status cmd_off(struct cmd_call *call)
+{
+    char *error = NULL;
+    bool ok = handlers_remove(call->session, cmd_arg(call, 0), cmd_arg(call, 1), &error);
+    return handler_result(call, ok, error);
+}
+
+enum cmd_status cmd_emit(struct cmd_call *call)
+{
+    /* EVENT, then the rest of the line as typed. */
+    const char *line = cmd_arg(call, 0);
+    size_t n = strcspn(line, " \t");
+    char *event = xstrndup(line, n), *error = NULL;
+    const char *data = line + n + strspn(line + n, " \t");
+    bool ok = handlers_emit(call->session, event, data, "command", &error);
+    free(event);
+    return handler_result(call, ok, error);
+}
+
+enum cmd_status cmd_handlers(struct cmd_call *call)
+{
+    cJSON *fields = cJSON_CreateObject();
+    cJSON_AddItemToObject(fields, "handlers", handlers_list(call->session));
+    event_emit(&call->session->events, "handler.list", fields);
     return CMD_OK;
 }
 

@@ -82,6 +82,24 @@ const char *buf_str(const struct buf *b)
     return b->data ? b->data : "";
 }
 
+char *buf_take_line(struct buf *b, bool at_end)
+{
+    const char *s = buf_str(b);
+    const char *nl = memchr(s, '\n', b->len);
+    size_t len, used;
+    char *line;
+
+    if (!nl && !(at_end && b->len))
+        return NULL;
+    len = nl ? (size_t)(nl - s) : b->len;
+    used = nl ? len + 1 : len;
+    line = xstrndup(s, len);
+    memmove(b->data, s + used, b->len - used);
+    b->len -= used;
+    b->data[b->len] = '\0';
+    return line;
+}
+
 char *buf_steal(struct buf *b)
 {
     char *s = b->data ? b->data : xstrdup("");

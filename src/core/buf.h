@@ -2,6 +2,7 @@
 #ifndef AGENTDECK_CORE_BUF_H
 #define AGENTDECK_CORE_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct buf {
@@ -25,5 +26,8 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 const char *buf_str(const struct buf *b);
 /* Returns the contents as a new string and empties b; the caller frees it. */
 char *buf_steal(struct buf *b);
+/* Removes the first line from b and returns it without its '\n' (a new
+ * string); with at_end, an unfinished last line too. NULL when none. */
+char *buf_take_line(struct buf *b, bool at_end);
 
 #endif

@@ -28,6 +28,10 @@ struct session {
     struct vec patterns;      /* struct pattern *, owned (orch/pattern.h) */
     unsigned patterns_failed; /* patterns that ended in failure, ever */
     cJSON *state;             /* the shared state object (/state); never NULL */
+    cJSON *handlers;          /* event -> [agent]; NULL until first used (orch/handlers.h) */
+    struct vec deliveries;    /* handler runs to make, first one running when delivering */
+    bool delivering;
+    char *handler_conv; /* the handlers' shared conversation, once there is one */
     unsigned runs_failed;     /* runs that ended in run.error, ever */
     bool deltas;              /* emit message.output.delta events */
     bool interrupted;         /* SIGINT or SIGTERM: stop taking commands */
