@@ -251,6 +251,7 @@ static enum cmd_status cmd_agent_delete(struct cmd_call *call)
     struct session *s = call->session;
     struct agent *agent = need_agent(call, cmd_arg(call, 0));
     cJSON *fields;
+    char *why;
 
     if (!agent)
         return CMD_FAILED;
@@ -259,6 +260,11 @@ static enum cmd_status cmd_agent_delete(struct cmd_call *call)
         if (agent_has_handoff(other, agent->name))
             return cmd_fail(call, "cannot delete \"%s\": %s hands off to it (remove that handoff first)", agent->name,
                             other->name);
+    }
+    if (team_agent_is_referenced(s->team, agent->name, &why)) {
+        enum cmd_status status = cmd_fail(call, "cannot delete \"%s\": %s", agent->name, why);
+        free(why);
+        return status;
     }
     for (size_t i = 0; i < s->conversations.len; i++) {
         const struct conversation *c = s->conversations.items[i];

@@ -16,8 +16,9 @@
 #include "core/vec.h"
 #include "core/xalloc.h"
 
-/* The longest function timeout a profile may ask for, in seconds. */
-#define FUNCTION_MAX_TIMEOUT_S 86400
+/* The longest timeout (of a function, or a workflow's branch) a profile may
+ * ask for, in seconds. */
+#define MAX_TIMEOUT_S 86400
 
 /* The state of one validation: where we are and the first error. */
 struct loader {
@@ -284,6 +285,41 @@ static bool check_string_array(struct loader *ld, const cJSON *v, bool nonempty)
             return fail(ld, "expected a string");
         path_pop(ld, mark);
     }
+    return true;
+}
+
+/* A time limit in seconds (> 0, at most MAX_TIMEOUT_S), as milliseconds. */
+static bool get_timeout_ms(struct loader *ld, const cJSON *v, int *out_ms)
+{
+    double ms;
+
+    if (!cJSON_IsNumber(v))
+        return fail(ld, "expected a number > 0");
+    if (!(v->valuedouble > 0)) /* NaN fails too */
+        return fail(ld, "expected a number > 0, got %s", show(ld, v));
+    if (v->valuedouble > MAX_TIMEOUT_S)
+        return fail(ld, "expected at most %d seconds, got %s", MAX_TIMEOUT_S, show(ld, v));
+    ms = v->valuedouble * 1000.0;
+    *out_ms = (int)ms;
+    if (*out_ms < ms) /* round up: 0.0001 s is still a timeout */
+        (*out_ms)++;
+    return true;
+}
+
+/* The one message for a reference to an agent the profile does not define. */
+static bool fail_no_agent(struct loader *ld, const char *name)
+{
+    return fail(ld, "no agent named %s", quote(ld, name));
+}
+
+/* An integer from min to max. */
+static bool get_int_range(struct loader *ld, const cJSON *v, int min, int max, int *out)
+{
+    if (!cJSON_IsNumber(v))
+        return fail(ld, "expected an integer from %d to %d", min, max);
+    if (!is_integer(v->valuedouble) || v->valuedouble < min || v->valuedouble > max)
+        return fail(ld, "expected an integer from %d to %d, got %s", min, max, show(ld, v));
+    *out = (int)v->valuedouble;
     return true;
 }
 
@@ -740,18 +776,9 @@ static bool load_function_object(struct loader *ld, const cJSON *v, struct funct
         return false;
     path_pop(ld, mark);
     if ((item = cJSON_GetObjectItemCaseSensitive(v, "timeout"))) {
-        double ms;
         mark = path_key(ld, "timeout");
-        if (!cJSON_IsNumber(item))
-            return fail(ld, "expected a number > 0");
-        if (!(item->valuedouble > 0)) /* NaN fails too */
-            return fail(ld, "expected a number > 0, got %s", show(ld, item));
-        if (item->valuedouble > FUNCTION_MAX_TIMEOUT_S)
-            return fail(ld, "expected at most %d seconds, got %s", FUNCTION_MAX_TIMEOUT_S, show(ld, item));
-        ms = item->valuedouble * 1000.0;
-        fn->timeout_ms = (int)ms;
-        if (fn->timeout_ms < ms) /* round up: 0.0001 s is still a timeout */
-            fn->timeout_ms++;
+        if (!get_timeout_ms(ld, item, &fn->timeout_ms))
+            return false;
         path_pop(ld, mark);
     }
     if ((item = cJSON_GetObjectItemCaseSensitive(v, "description"))) {
@@ -1213,9 +1240,443 @@ static bool load_agents(struct loader *ld, struct team *team, const cJSON *v)
             if (!team_find_agent(team, name)) {
                 path_index(ld, i);
                 buf_printf(&ld->path, ".handoffs[%zu]", k);
-                return fail(ld, "no agent named %s", quote(ld, name));
+                return fail_no_agent(ld, name);
             }
         }
+    }
+    return true;
+}
+
+/* ---- Patterns: routes, markers, prompts, state, handlers, workflows ----
+ * They name agents, so they are read after "agents". */
+
+/* The deepest a decompose workflow may split. */
+#define WORKFLOW_MAX_DEPTH 8
+
+#define MARKER_RULE "1 to 32 capital letters, digits or _"
+#define EVENT_NAME_RULE "1 to 64 letters, digits, _, ., : or -"
+
+/* A string naming an agent of team, at the current path. *out is always set. */
+static bool get_agent_name(struct loader *ld, const struct team *team, const cJSON *v, const char **out)
+{
+    if (!get_string(ld, v, out))
+        return false;
+    if (!team_find_agent(team, *out))
+        return fail_no_agent(ld, *out);
+    return true;
+}
+
+/* "HANDOFF: BILLING" names BILLING. */
+static bool marker_is_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return n >= 1 && n <= 32;
+}
+
+/* Event names such as "order.created" or "stripe:payment-failed". */
+static bool event_name_is_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("_.:-", c)))
+            return false;
+    }
+    return n >= 1 && n <= 64;
+}
+
+/* How one kind of "KEY -> agent name" object names and checks its keys. */
+struct agent_map_kind {
+    const char *keys; /* "markers", for "expected an object mapping ... to agent names" */
+    const char *key;  /* "marker", for "... is not a valid ..." */
+    const char *rule; /* what a valid key is */
+    bool (*key_is_valid)(const char *key);
+};
+
+static const struct agent_map_kind marker_map = {"markers", "marker", MARKER_RULE, marker_is_valid};
+static const struct agent_map_kind handler_map = {"event names", "event name", EVENT_NAME_RULE, event_name_is_valid};
+
+/* An object whose values name agents; *out becomes a copy of it. */
+static bool load_agent_map(struct loader *ld, const struct team *team, const cJSON *v,
+                           const struct agent_map_kind *kind, cJSON **out)
+{
+    const cJSON *item;
+
+    if (!cJSON_IsObject(v))
+        return fail(ld, "expected an object mapping %s to agent names", kind->keys);
+    if (!check_duplicates(ld, v))
+        return false;
+    cJSON_ArrayForEach(item, v) {
+        size_t mark;
+        const char *agent;
+
+        if (!kind->key_is_valid(item->string))
+            return fail(ld, "%s is not a valid %s (expected %s)", quote(ld, item->string), kind->key, kind->rule);
+        mark = path_key(ld, item->string);
+        if (!get_agent_name(ld, team, item, &agent))
+            return false;
+        path_pop(ld, mark);
+    }
+    cJSON_Delete(*out);
+    *out = cJSON_Duplicate(v, 1);
+    return true;
+}
+
+/* Route labels match loosely ("Technical support." is "technicalsupport"),
+ * so they are stored normalized, and two that normalize alike clash. */
+static bool load_routes(struct loader *ld, struct team *team, const cJSON *v)
+{
+    const cJSON *item;
+
+    if (!cJSON_IsObject(v))
+        return fail(ld, "expected an object mapping route labels to agent names");
+    if (!check_duplicates(ld, v))
+        return false;
+    cJSON_Delete(team->routes);
+    team->routes = cJSON_CreateObject();
+    cJSON_ArrayForEach(item, v) {
+        const char *label = scratch(ld, route_label_normalize(item->string));
+        const char *agent;
+        size_t mark;
+
+        if (!label[0])
+            return fail(ld, "%s is not a valid route label (expected at least one letter or digit)",
+                        quote(ld, item->string));
+        mark = path_key(ld, item->string);
+        for (const cJSON *other = v->child; other != item; other = other->next) {
+            if (strcmp(scratch(ld, route_label_normalize(other->string)), label) == 0)
+                return fail(ld, "%s is the same route label as %s (both match as %s)", quote(ld, item->string),
+                            quote(ld, other->string), quote(ld, label));
+        }
+        if (!get_agent_name(ld, team, item, &agent))
+            return false;
+        cJSON_AddStringToObject(team->routes, label, agent);
+        path_pop(ld, mark);
+    }
+    return true;
+}
+
+static bool load_markers(struct loader *ld, struct team *team, const cJSON *v)
+{
+    return load_agent_map(ld, team, v, &marker_map, &team->markers);
+}
+
+static bool load_handlers(struct loader *ld, struct team *team, const cJSON *v)
+{
+    return load_agent_map(ld, team, v, &handler_map, &team->handlers);
+}
+
+/* Agent name -> non-empty prompt. When steps is not NULL (a pipeline
+ * workflow's agents), every key must be one of them. *out becomes a copy. */
+static bool load_prompt_map(struct loader *ld, const struct team *team, const cJSON *v, const struct vec *steps,
+                            cJSON **out)
+{
+    const cJSON *item;
+
+    if (!cJSON_IsObject(v))
+        return fail(ld, "expected an object mapping agent names to prompts");
+    if (!check_duplicates(ld, v))
+        return false;
+    cJSON_ArrayForEach(item, v) {
+        size_t mark = path_key(ld, item->string);
+        const char *prompt;
+
+        if (!team_find_agent(team, item->string))
+            return fail_no_agent(ld, item->string);
+        if (steps) {
+            bool found = false;
+            for (size_t i = 0; i < steps->len && !found; i++)
+                found = strcmp(steps->items[i], item->string) == 0;
+            if (!found)
+                return fail(ld, "%s is not one of this workflow's agents", quote(ld, item->string));
+        }
+        if (!get_nonempty_string(ld, item, &prompt))
+            return false;
+        path_pop(ld, mark);
+    }
+    cJSON_Delete(*out);
+    *out = cJSON_Duplicate(v, 1);
+    return true;
+}
+
+static bool load_prompts(struct loader *ld, struct team *team, const cJSON *v)
+{
+    return load_prompt_map(ld, team, v, NULL, &team->prompts);
+}
+
+static bool load_state(struct loader *ld, struct team *team, const cJSON *v)
+{
+    static const char *const keys[] = {"inject", "read", "initial", NULL};
+    const cJSON *item;
+    size_t mark;
+
+    if (!check_object(ld, v) || !check_keys(ld, v, keys))
+        return false;
+    if ((item = cJSON_GetObjectItemCaseSensitive(v, "inject"))) {
+        mark = path_key(ld, "inject");
+        if (!check_bool(ld, item))
+            return false;
+        team->state.inject = cJSON_IsTrue(item);
+        path_pop(ld, mark);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(v, "read"))) {
+        mark = path_key(ld, "read");
+        if (!check_bool(ld, item))
+            return false;
+        team->state.read = cJSON_IsTrue(item);
+        path_pop(ld, mark);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(v, "initial"))) {
+        mark = path_key(ld, "initial");
+        if (!check_object(ld, item))
+            return false;
+        cJSON_Delete(team->state.initial);
+        team->state.initial = cJSON_Duplicate(item, 1);
+        path_pop(ld, mark);
+    }
+    return true;
+}
+
+/* ---- Workflows ---- */
+
+#define PATTERN_BIT(kind) (1u << (kind))
+#define ON_PIPELINE PATTERN_BIT(PATTERN_PIPELINE)
+#define ON_ROUTE PATTERN_BIT(PATTERN_ROUTE)
+#define ON_FANOUT PATTERN_BIT(PATTERN_FANOUT)
+#define ON_COMPETE PATTERN_BIT(PATTERN_COMPETE)
+#define ON_DELEGATE PATTERN_BIT(PATTERN_DELEGATE)
+#define ON_DECOMPOSE PATTERN_BIT(PATTERN_DECOMPOSE)
+#define ON_ALL (ON_PIPELINE | ON_ROUTE | ON_FANOUT | ON_COMPETE | ON_DELEGATE | ON_DECOMPOSE)
+
+/* clang-format off */
+static const char *const pattern_kind_names[] = {
+#define X(e, name) name,
+    PATTERN_KINDS(X)
+#undef X
+    NULL,
+};
+/* clang-format on */
+
+#define N_PATTERN_KINDS (sizeof pattern_kind_names / sizeof pattern_kind_names[0] - 1)
+
+/* "fanout and compete", from PATTERN_BIT()s; the loader frees it. */
+static const char *pattern_list(struct loader *ld, unsigned patterns)
+{
+    struct buf b = BUF_INIT;
+    size_t n = 0, count = 0;
+
+    for (size_t i = 0; i < N_PATTERN_KINDS; i++)
+        count += (patterns & PATTERN_BIT(i)) != 0;
+    for (size_t i = 0; i < N_PATTERN_KINDS; i++) {
+        if (!(patterns & PATTERN_BIT(i)))
+            continue;
+        if (n++)
+            buf_puts(&b, n == count ? " and " : ", ");
+        buf_puts(&b, pattern_kind_names[i]);
+    }
+    return scratch(ld, buf_steal(&b));
+}
+
+static bool load_workflow_description(struct loader *ld, const struct team *team, struct workflow *w, const cJSON *v)
+{
+    (void)team;
+    return set_string(ld, v, &w->description);
+}
+
+/* Pipeline steps, fan-out branches or competitors: at least two, except that
+ * a fan-out may have a single branch. */
+static bool load_workflow_agents(struct loader *ld, const struct team *team, struct workflow *w, const cJSON *v)
+{
+    size_t min = w->params.kind == PATTERN_FANOUT ? 1 : 2, i = 0;
+    const cJSON *item;
+
+    if (!cJSON_IsArray(v))
+        return fail(ld, "expected an array of agent names");
+    cJSON_ArrayForEach(item, v) {
+        size_t mark = path_index(ld, i++);
+        const char *name;
+        if (!get_agent_name(ld, team, item, &name))
+            return false;
+        for (size_t k = 0; k < w->params.agents.len; k++) {
+            if (strcmp(w->params.agents.items[k], name) == 0)
+                return fail(ld, "%s is listed twice", quote(ld, name));
+        }
+        vec_push(&w->params.agents, xstrdup(name));
+        path_pop(ld, mark);
+    }
+    if (w->params.agents.len < min)
+        return fail(ld, "a %s workflow needs at least %zu agent%s, got %zu", pattern_kind_name(w->params.kind), min,
+                    min == 1 ? "" : "s", w->params.agents.len);
+    return true;
+}
+
+/* into, judge, classifier, manager or decomposer: one per pattern. */
+static bool load_workflow_lead(struct loader *ld, const struct team *team, struct workflow *w, const cJSON *v)
+{
+    const char *name;
+
+    if (!get_agent_name(ld, team, v, &name))
+        return false;
+    free(w->params.lead);
+    w->params.lead = xstrdup(name);
+    return true;
+}
+
+static bool load_workflow_executor(struct loader *ld, const struct team *team, struct workflow *w, const cJSON *v)
+{
+    const char *name;
+
+    if (!get_agent_name(ld, team, v, &name))
+        return false;
+    free(w->params.executor);
+    w->params.executor = xstrdup(name);
+    return true;
+}
+
+static bool load_workflow_depth(struct loader *ld, const struct team *team, struct workflow *w, const cJSON *v)
+{
+    (void)team;
+    return get_int_range(ld, v, 1, WORKFLOW_MAX_DEPTH, &w->params.depth);
+}
+
+static bool load_workflow_timeout(struct loader *ld, const struct team *team, struct workflow *w, const cJSON *v)
+{
+    (void)team;
+    return get_timeout_ms(ld, v, &w->params.timeout_ms);
+}
+
+static bool load_workflow_all(struct loader *ld, const struct team *team, struct workflow *w, const cJSON *v)
+{
+    (void)team;
+    if (!check_bool(ld, v))
+        return false;
+    w->params.all = cJSON_IsTrue(v);
+    return true;
+}
+
+static bool load_workflow_prompts(struct loader *ld, const struct team *team, struct workflow *w, const cJSON *v)
+{
+    return load_prompt_map(ld, team, v, &w->params.agents, &w->params.prompts);
+}
+
+/* The keys of a workflow, in the order they are read (agents before the
+ * prompts that must name them), with the patterns that take each. */
+struct workflow_field {
+    const char *key;
+    unsigned patterns;    /* PATTERN_BIT()s of the patterns that take it */
+    unsigned required;    /* ... of the patterns that cannot do without it */
+    const char *expected; /* what to expect when missing */
+    bool (*load)(struct loader *ld, const struct team *team, struct workflow *w, const cJSON *v);
+};
+
+/* clang-format off */
+static const struct workflow_field workflow_fields[] = {
+    {"description", ON_ALL, 0, NULL, load_workflow_description},
+    {"pattern", ON_ALL, ON_ALL, NULL, NULL}, /* read first: it decides which keys apply */
+    {"agents", ON_PIPELINE | ON_FANOUT | ON_COMPETE, ON_PIPELINE | ON_FANOUT | ON_COMPETE,
+     "an array of agent names", load_workflow_agents},
+    {"into", ON_FANOUT, 0, NULL, load_workflow_lead},
+    {"judge", ON_COMPETE, ON_COMPETE, "an agent name", load_workflow_lead},
+    {"classifier", ON_ROUTE, ON_ROUTE, "an agent name", load_workflow_lead},
+    {"manager", ON_DELEGATE, ON_DELEGATE, "an agent name", load_workflow_lead},
+    {"decomposer", ON_DECOMPOSE, ON_DECOMPOSE, "an agent name", load_workflow_lead},
+    {"executor", ON_DECOMPOSE, ON_DECOMPOSE, "an agent name", load_workflow_executor},
+    {"depth", ON_DECOMPOSE, 0, NULL, load_workflow_depth},
+    {"timeout", ON_FANOUT | ON_COMPETE, 0, NULL, load_workflow_timeout},
+    {"all", ON_FANOUT | ON_COMPETE, 0, NULL, load_workflow_all},
+    {"prompts", ON_PIPELINE, 0, NULL, load_workflow_prompts},
+};
+/* clang-format on */
+
+#define N_WORKFLOW_FIELDS (sizeof workflow_fields / sizeof workflow_fields[0])
+
+static const struct workflow_field *find_workflow_field(const char *key)
+{
+    for (size_t i = 0; i < N_WORKFLOW_FIELDS; i++) {
+        if (strcmp(workflow_fields[i].key, key) == 0)
+            return &workflow_fields[i];
+    }
+    return NULL;
+}
+
+static bool load_workflow(struct loader *ld, const struct team *team, const cJSON *v, struct workflow *w)
+{
+    const char *keys[N_WORKFLOW_FIELDS + 1];
+    const cJSON *pattern, *item;
+    unsigned bit;
+    size_t mark;
+
+    if (!cJSON_IsObject(v))
+        return fail(ld, "expected an object with \"pattern\"");
+    for (size_t i = 0; i < N_WORKFLOW_FIELDS; i++)
+        keys[i] = workflow_fields[i].key;
+    keys[N_WORKFLOW_FIELDS] = NULL;
+    if (!check_keys(ld, v, keys))
+        return false;
+    if (!(pattern = require(ld, v, "pattern", scratch(ld, xasprintf("one of %s", join_names(ld, pattern_kind_names))))))
+        return false;
+    mark = path_key(ld, "pattern");
+    if (!check_enum(ld, pattern, pattern_kind_names))
+        return false;
+    path_pop(ld, mark);
+    w->params.kind = (enum pattern_kind)pattern_kind_from_name(pattern->valuestring);
+    bit = PATTERN_BIT(w->params.kind);
+
+    cJSON_ArrayForEach(item, v) {
+        const struct workflow_field *f = find_workflow_field(item->string);
+        if (!(f->patterns & bit)) {
+            path_key(ld, item->string);
+            return fail(ld, "%s is for %s workflows only", quote(ld, f->key), pattern_list(ld, f->patterns));
+        }
+    }
+    for (size_t i = 0; i < N_WORKFLOW_FIELDS; i++) {
+        const struct workflow_field *f = &workflow_fields[i];
+
+        if (!f->load)
+            continue;
+        if (!(item = cJSON_GetObjectItemCaseSensitive(v, f->key))) {
+            if ((f->required & bit) && !require(ld, v, f->key, f->expected))
+                return false;
+            continue;
+        }
+        mark = path_key(ld, f->key);
+        if (!f->load(ld, team, w, item))
+            return false;
+        path_pop(ld, mark);
+    }
+    return true;
+}
+
+static bool load_workflows(struct loader *ld, struct team *team, const cJSON *v)
+{
+    const cJSON *item;
+
+    if (!cJSON_IsObject(v))
+        return fail(ld, "expected an object mapping workflow names to workflows");
+    if (!check_duplicates(ld, v))
+        return false;
+    cJSON_ArrayForEach(item, v) {
+        struct workflow *w;
+        size_t mark;
+
+        if (!name_is_valid(item->string))
+            return fail(ld, "%s is not a valid workflow name (expected " NAME_RULE ")", quote(ld, item->string));
+        mark = path_key(ld, item->string);
+        w = xcalloc(1, sizeof *w);
+        w->name = xstrdup(item->string);
+        pattern_params_init(&w->params, PATTERN_PIPELINE);
+        /* The team owns it from here, so a failure frees it with the team. */
+        vec_push(&team->workflows, w);
+        if (!load_workflow(ld, team, item, w))
+            return false;
+        path_pop(ld, mark);
     }
     return true;
 }
@@ -1238,7 +1699,8 @@ static bool load_team_max_turns(struct loader *ld, struct team *team, const cJSO
 }
 
 /* The top-level keys, in the order they are read (functions before the
- * agents whose tools refer to them). A new section is one more row. */
+ * agents whose tools refer to them, agents before the sections that name
+ * them). A new section is one more row. */
 struct team_field {
     const char *key;
     bool (*load)(struct loader *ld, struct team *team, const cJSON *v);
@@ -1251,6 +1713,12 @@ static const struct team_field team_fields[] = {
     {"max_turns", load_team_max_turns, NULL},
     {"functions", load_functions, NULL},
     {"agents", load_agents, "an array of agents"},
+    {"routes", load_routes, NULL},
+    {"markers", load_markers, NULL},
+    {"prompts", load_prompts, NULL},
+    {"state", load_state, NULL},
+    {"handlers", load_handlers, NULL},
+    {"workflows", load_workflows, NULL},
 };
 
 #define N_TEAM_FIELDS (sizeof team_fields / sizeof team_fields[0])

@@ -188,6 +188,57 @@ bool team_delete_agent(struct team *t, const char *name)
     return false;
 }
 
+/* The first key of obj (an object of strings) whose value is name, or NULL. */
+static const char *key_naming(const cJSON *obj, const char *name)
+{
+    const cJSON *item;
+
+    cJSON_ArrayForEach(item, obj) {
+        if (cJSON_IsString(item) && strcmp(item->valuestring, name) == 0)
+            return item->string;
+    }
+    return NULL;
+}
+
+static bool workflow_uses(const struct workflow *w, const char *name)
+{
+    const struct pattern_params *p = &w->params;
+
+    for (size_t i = 0; i < p->agents.len; i++) {
+        if (strcmp(p->agents.items[i], name) == 0)
+            return true;
+    }
+    return (p->lead && strcmp(p->lead, name) == 0) || (p->executor && strcmp(p->executor, name) == 0) ||
+           (p->prompts && cJSON_GetObjectItemCaseSensitive(p->prompts, name));
+}
+
+bool team_agent_is_referenced(const struct team *t, const char *name, char **why)
+{
+    const char *key;
+    char *reason = NULL;
+
+    if ((key = key_naming(t->routes, name)))
+        reason = xasprintf("route \"%s\" goes to it", key);
+    else if ((key = key_naming(t->markers, name)))
+        reason = xasprintf("marker \"%s\" hands off to it", key);
+    else if (t->prompts && cJSON_GetObjectItemCaseSensitive(t->prompts, name))
+        reason = xstrdup("prompts has a prompt for it");
+    else if ((key = key_naming(t->handlers, name)))
+        reason = xasprintf("event \"%s\" is handled by it", key);
+    for (size_t i = 0; !reason && i < t->workflows.len; i++) {
+        const struct workflow *w = t->workflows.items[i];
+        if (workflow_uses(w, name))
+            reason = xasprintf("workflow \"%s\" uses it", w->name);
+    }
+    if (!reason)
+        return false;
+    if (why)
+        *why = reason;
+    else
+        free(reason);
+    return true;
+}
+
 int team_max_turns(const struct team *t, const struct agent *agent)
 {
     if (agent && agent->max_turns > 0)

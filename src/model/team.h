@@ -101,6 +101,11 @@ const struct function_def *team_find_function(const struct team *team, const cha
 void team_add_agent(struct team *team, struct agent *agent);
 /* Removes and frees the named agent; returns false when there is none. */
 bool team_delete_agent(struct team *team, const char *name);
+/* Whether routes, markers, prompts, handlers or a workflow name the agent,
+ * which must then not be deleted. When it is, *why (if why is not NULL)
+ * becomes a new string saying what names it first, such as
+ * `workflow "report" uses it`; the caller frees it. */
+bool team_agent_is_referenced(const struct team *team, const char *name, char **why);
 /* The max_turns that applies to agent. */
 int team_max_turns(const struct team *team, const struct agent *agent);
 

@@ -211,6 +211,26 @@ static void conversation_commands(void **state)
     harness_fini(&h);
 }
 
+static void delete_refuses_an_agent_the_profile_names(void **state)
+{
+    /* clang-format off */
+    static const char *const profile =
+        "{\"agents\": [{\"name\": \"cs\"}, {\"name\": \"tech\"}, {\"name\": \"r1\"}, {\"name\": \"r2\"},"
+        "  {\"name\": \"idle\"}],"
+        " \"routes\": {\"Technical\": \"tech\"},"
+        " \"workflows\": {\"research\": {\"pattern\": \"fanout\", \"agents\": [\"r1\", \"r2\"]}}}";
+    /* clang-format on */
+    struct harness h;
+
+    harness_init(&h, profile, 0);
+    expect_failure(&h, "/agent delete tech", "cannot delete \"tech\": route \"technical\" goes to it");
+    expect_failure(&h, "/agent delete r2", "cannot delete \"r2\": workflow \"research\" uses it");
+    assert_int_equal(h.session->team->agents.len, 5);
+    assert_int_equal(harness_exec(&h, "/agent delete idle"), CMD_OK);
+    assert_int_equal(h.session->team->agents.len, 4);
+    harness_fini(&h);
+}
+
 static void help_comes_from_the_table(void **state)
 {
     struct harness h;
@@ -242,6 +262,7 @@ int main(void)
         cmocka_unit_test(agent_create_show_update_delete),
         cmocka_unit_test(a_bad_flag_changes_nothing),
         cmocka_unit_test(conversation_commands),
+        cmocka_unit_test(delete_refuses_an_agent_the_profile_names),
         cmocka_unit_test(help_comes_from_the_table),
     };
     /* clang-format on */

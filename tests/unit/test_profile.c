@@ -131,18 +131,19 @@ static void test_json_errors(void **state)
     CHECK_ERRORS(cases);
 }
 
+#define TEAM_FIELDS \
+    "name, description, max_turns, functions, agents, routes, markers, prompts, state, handlers, workflows"
+
 static void test_top_level_errors(void **state)
 {
     static const struct error_case cases[] = {
         {"{}", FILE_NAME ": agents: missing, expected an array of agents"},
         {"{'agents': {}}", FILE_NAME ": agents: expected an array of agents"},
         {"{'agents': []}", FILE_NAME ": agents: expected at least one agent"},
-        {"{'agent': [{'name': 'a'}]}",
-         FILE_NAME ": agent: unknown field (expected one of name, description, max_turns, functions, agents)"},
-        {"{'mcp': {}, 'agents': [{'name': 'a'}]}",
-         FILE_NAME ": mcp: unknown field (expected one of name, description, max_turns, functions, agents)"},
+        {"{'agent': [{'name': 'a'}]}", FILE_NAME ": agent: unknown field (expected one of " TEAM_FIELDS ")"},
+        {"{'mcp': {}, 'agents': [{'name': 'a'}]}", FILE_NAME ": mcp: unknown field (expected one of " TEAM_FIELDS ")"},
         {"{'my key': 1, 'agents': [{'name': 'a'}]}",
-         FILE_NAME ": [\"my key\"]: unknown field (expected one of name, description, max_turns, functions, agents)"},
+         FILE_NAME ": [\"my key\"]: unknown field (expected one of " TEAM_FIELDS ")"},
         {"{'name': 1, 'agents': [{'name': 'a'}]}", FILE_NAME ": name: expected a string"},
         {"{'description': [], 'agents': [{'name': 'a'}]}", FILE_NAME ": description: expected a string"},
         {"{'max_turns': 0, 'agents': [{'name': 'a'}]}", FILE_NAME ": max_turns: expected an integer >= 1, got 0"},
@@ -471,6 +472,403 @@ static void test_bad_regex(void **state)
 
 /* ---- What loads, and the defaults it gets ---- */
 
+/* ---- Pattern sections: routes, markers, prompts, state, handlers, workflows ---- */
+
+/* A profile with agents a, b and c, and the given top-level members. */
+#define ABC(members) "{'agents': [{'name': 'a'}, {'name': 'b'}, {'name': 'c'}], " members "}"
+#define WF(workflow) ABC("'workflows': {'w': " workflow "}")
+
+static void test_route_errors(void **state)
+{
+    static const struct error_case cases[] = {
+        {ABC("'routes': []"), FILE_NAME ": routes: expected an object mapping route labels to agent names"},
+        {ABC("'routes': {'tech': 'x'}"), FILE_NAME ": routes.tech: no agent named \"x\""},
+        {ABC("'routes': {'Technical Support': 'x'}"),
+         FILE_NAME ": routes[\"Technical Support\"]: no agent named \"x\""},
+        {ABC("'routes': {'tech': 1}"), FILE_NAME ": routes.tech: expected a string"},
+        {ABC("'routes': {'tech': 'a', 'tech': 'b'}"), FILE_NAME ": routes.tech: duplicate key"},
+        {ABC("'routes': {'Technical Support': 'a', 'billing': 'b', 'technicalsupport': 'c'}"),
+         FILE_NAME ": routes.technicalsupport: \"technicalsupport\" is the same route label as \"Technical Support\" "
+                   "(both match as \"technicalsupport\")"},
+        {ABC("'routes': {'Fallback': 'a', 'fall-back.': 'b'}"),
+         FILE_NAME ": routes[\"fall-back.\"]: \"fall-back.\" is the same route label as \"Fallback\" "
+                   "(both match as \"fallback\")"},
+        {ABC("'routes': {'--': 'a'}"),
+         FILE_NAME ": routes: \"--\" is not a valid route label (expected at least one letter or digit)"},
+        {ABC("'routes': {'': 'a'}"),
+         FILE_NAME ": routes: \"\" is not a valid route label (expected at least one letter or digit)"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+static void test_marker_errors(void **state)
+{
+    static const struct error_case cases[] = {
+        {ABC("'markers': ['BILLING']"), FILE_NAME ": markers: expected an object mapping markers to agent names"},
+        {ABC("'markers': {'Billing': 'a'}"),
+         FILE_NAME ": markers: \"Billing\" is not a valid marker (expected 1 to 32 capital letters, digits or _)"},
+        {ABC("'markers': {'BILL-ING': 'a'}"),
+         FILE_NAME ": markers: \"BILL-ING\" is not a valid marker (expected 1 to 32 capital letters, digits or _)"},
+        {ABC("'markers': {'': 'a'}"),
+         FILE_NAME ": markers: \"\" is not a valid marker (expected 1 to 32 capital letters, digits or _)"},
+        {ABC("'markers': {'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456': 'a'}"),
+         FILE_NAME ": markers: \"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456\" is not a valid marker (expected 1 to 32 "
+                   "capital letters, digits or _)"},
+        {ABC("'markers': {'BILLING': 'z'}"), FILE_NAME ": markers.BILLING: no agent named \"z\""},
+        {ABC("'markers': {'BILLING': null}"), FILE_NAME ": markers.BILLING: expected a string"},
+        {ABC("'markers': {'A': 'a', 'A': 'b'}"), FILE_NAME ": markers.A: duplicate key"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+static void test_prompt_errors(void **state)
+{
+    static const struct error_case cases[] = {
+        {ABC("'prompts': 'Clean it.'"), FILE_NAME ": prompts: expected an object mapping agent names to prompts"},
+        {ABC("'prompts': {'z': 'Clean it.'}"), FILE_NAME ": prompts.z: no agent named \"z\""},
+        {ABC("'prompts': {'a': ''}"), FILE_NAME ": prompts.a: expected a non-empty string"},
+        {ABC("'prompts': {'a': ['Clean it.']}"), FILE_NAME ": prompts.a: expected a non-empty string"},
+        {ABC("'prompts': {'a': 'x', 'a': 'y'}"), FILE_NAME ": prompts.a: duplicate key"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+static void test_state_errors(void **state)
+{
+    static const struct error_case cases[] = {
+        {ABC("'state': true"), FILE_NAME ": state: expected an object"},
+        {ABC("'state': {'inject': 1}"), FILE_NAME ": state.inject: expected true or false"},
+        {ABC("'state': {'read': 'yes'}"), FILE_NAME ": state.read: expected true or false"},
+        {ABC("'state': {'initial': []}"), FILE_NAME ": state.initial: expected an object"},
+        {ABC("'state': {'write': true}"),
+         FILE_NAME ": state.write: unknown field (expected one of inject, read, initial)"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+static void test_handler_errors(void **state)
+{
+    static const struct error_case cases[] = {
+        {ABC("'handlers': []"), FILE_NAME ": handlers: expected an object mapping event names to agent names"},
+        {ABC("'handlers': {'order created': 'a'}"),
+         FILE_NAME ": handlers: \"order created\" is not a valid event name (expected 1 to 64 letters, digits, _, ., "
+                   ": or -)"},
+        {ABC("'handlers': {'': 'a'}"),
+         FILE_NAME ": handlers: \"\" is not a valid event name (expected 1 to 64 letters, digits, _, ., : or -)"},
+        {ABC("'handlers': {'e1234567890123456789012345678901234567890123456789012345678901234': 'a'}"),
+         FILE_NAME ": handlers: \"e1234567890123456789012345678901234567890123456789012345678901234\" is not a "
+                   "valid event name (expected 1 to 64 letters, digits, _, ., : or -)"},
+        {ABC("'handlers': {'order.created': 'z'}"), FILE_NAME ": handlers[\"order.created\"]: no agent named \"z\""},
+        {ABC("'handlers': {'paid': false}"), FILE_NAME ": handlers.paid: expected a string"},
+        {ABC("'handlers': {'paid': 'a', 'paid': 'b'}"), FILE_NAME ": handlers.paid: duplicate key"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+#define WORKFLOW_FIELDS                                                                                           \
+    "description, pattern, agents, into, judge, classifier, manager, decomposer, executor, depth, timeout, all, " \
+    "prompts"
+#define PATTERNS "pipeline, route, fanout, compete, delegate, decompose"
+
+static void test_workflow_errors(void **state)
+{
+    static const struct error_case cases[] = {
+        {ABC("'workflows': []"), FILE_NAME ": workflows: expected an object mapping workflow names to workflows"},
+        {ABC("'workflows': {'my flow': {'pattern': 'route', 'classifier': 'a'}}"),
+         FILE_NAME ": workflows: \"my flow\" is not a valid workflow name (expected 1 to 64 letters, digits, _ or -)"},
+        {ABC("'workflows': {'w': {'pattern': 'route', 'classifier': 'a'}, 'w': {'pattern': 'route', 'classifier': "
+             "'b'}}"),
+         FILE_NAME ": workflows.w: duplicate key"},
+        {WF("'pipeline'"), FILE_NAME ": workflows.w: expected an object with \"pattern\""},
+        {WF("{}"), FILE_NAME ": workflows.w.pattern: missing, expected one of " PATTERNS},
+        {WF("{'pattern': 'chain'}"), FILE_NAME ": workflows.w.pattern: expected one of " PATTERNS ", got \"chain\""},
+        {WF("{'pattern': 3}"), FILE_NAME ": workflows.w.pattern: expected one of " PATTERNS},
+        {WF("{'pattern': 'route', 'clasifier': 'a'}"),
+         FILE_NAME ": workflows.w.clasifier: unknown field (expected one of " WORKFLOW_FIELDS ")"},
+        {WF("{'pattern': 'route', 'pattern': 'route', 'classifier': 'a'}"),
+         FILE_NAME ": workflows.w.pattern: duplicate key"},
+        {WF("{'pattern': 'route', 'classifier': 'a', 'description': 1}"),
+         FILE_NAME ": workflows.w.description: expected a string"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+/* Each key belongs to some patterns only; one that does not is named. */
+static void test_workflow_keys_per_pattern(void **state)
+{
+    static const struct error_case cases[] = {
+        {ABC("'workflows': {'triage': {'pattern': 'route', 'classifier': 'a', 'judge': 'b'}}"),
+         FILE_NAME ": workflows.triage.judge: \"judge\" is for compete workflows only"},
+        {WF("{'pattern': 'compete', 'agents': ['a', 'b'], 'judge': 'c', 'into': 'c'}"),
+         FILE_NAME ": workflows.w.into: \"into\" is for fanout workflows only"},
+        {WF("{'pattern': 'delegate', 'manager': 'a', 'classifier': 'b'}"),
+         FILE_NAME ": workflows.w.classifier: \"classifier\" is for route workflows only"},
+        {WF("{'pattern': 'route', 'classifier': 'a', 'manager': 'b'}"),
+         FILE_NAME ": workflows.w.manager: \"manager\" is for delegate workflows only"},
+        {WF("{'pattern': 'delegate', 'manager': 'a', 'decomposer': 'b'}"),
+         FILE_NAME ": workflows.w.decomposer: \"decomposer\" is for decompose workflows only"},
+        {WF("{'pattern': 'delegate', 'manager': 'a', 'executor': 'b'}"),
+         FILE_NAME ": workflows.w.executor: \"executor\" is for decompose workflows only"},
+        {WF("{'pattern': 'fanout', 'agents': ['a', 'b'], 'depth': 2}"),
+         FILE_NAME ": workflows.w.depth: \"depth\" is for decompose workflows only"},
+        {WF("{'pattern': 'pipeline', 'agents': ['a', 'b'], 'timeout': 5}"),
+         FILE_NAME ": workflows.w.timeout: \"timeout\" is for fanout and compete workflows only"},
+        {WF("{'pattern': 'decompose', 'decomposer': 'a', 'executor': 'b', 'all': true}"),
+         FILE_NAME ": workflows.w.all: \"all\" is for fanout and compete workflows only"},
+        {WF("{'pattern': 'fanout', 'agents': ['a', 'b'], 'prompts': {'a': 'x'}}"),
+         FILE_NAME ": workflows.w.prompts: \"prompts\" is for pipeline workflows only"},
+        {WF("{'pattern': 'route', 'classifier': 'a', 'agents': ['b', 'c']}"),
+         FILE_NAME ": workflows.w.agents: \"agents\" is for pipeline, fanout and compete workflows only"},
+        {WF("{'pattern': 'delegate', 'manager': 'a', 'agents': ['b', 'c']}"),
+         FILE_NAME ": workflows.w.agents: \"agents\" is for pipeline, fanout and compete workflows only"},
+        {WF("{'pattern': 'decompose', 'decomposer': 'a', 'executor': 'b', 'agents': ['c']}"),
+         FILE_NAME ": workflows.w.agents: \"agents\" is for pipeline, fanout and compete workflows only"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+static void test_workflow_required_keys(void **state)
+{
+    static const struct error_case cases[] = {
+        {WF("{'pattern': 'pipeline'}"), FILE_NAME ": workflows.w.agents: missing, expected an array of agent names"},
+        {WF("{'pattern': 'fanout', 'into': 'a'}"),
+         FILE_NAME ": workflows.w.agents: missing, expected an array of agent names"},
+        {WF("{'pattern': 'compete', 'judge': 'a'}"),
+         FILE_NAME ": workflows.w.agents: missing, expected an array of agent names"},
+        {WF("{'pattern': 'compete', 'agents': ['a', 'b']}"),
+         FILE_NAME ": workflows.w.judge: missing, expected an agent name"},
+        {WF("{'pattern': 'route'}"), FILE_NAME ": workflows.w.classifier: missing, expected an agent name"},
+        {WF("{'pattern': 'delegate'}"), FILE_NAME ": workflows.w.manager: missing, expected an agent name"},
+        {WF("{'pattern': 'decompose', 'executor': 'b'}"),
+         FILE_NAME ": workflows.w.decomposer: missing, expected an agent name"},
+        {WF("{'pattern': 'decompose', 'decomposer': 'a'}"),
+         FILE_NAME ": workflows.w.executor: missing, expected an agent name"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+static void test_workflow_value_errors(void **state)
+{
+    static const struct error_case cases[] = {
+        /* agents */
+        {WF("{'pattern': 'pipeline', 'agents': 'a'}"),
+         FILE_NAME ": workflows.w.agents: expected an array of agent names"},
+        {WF("{'pattern': 'pipeline', 'agents': ['a']}"),
+         FILE_NAME ": workflows.w.agents: a pipeline workflow needs at least 2 agents, got 1"},
+        {WF("{'pattern': 'compete', 'agents': ['a'], 'judge': 'c'}"),
+         FILE_NAME ": workflows.w.agents: a compete workflow needs at least 2 agents, got 1"},
+        {WF("{'pattern': 'fanout', 'agents': []}"),
+         FILE_NAME ": workflows.w.agents: a fanout workflow needs at least 1 agent, got 0"},
+        {WF("{'pattern': 'pipeline', 'agents': ['a', 'z']}"),
+         FILE_NAME ": workflows.w.agents[1]: no agent named \"z\""},
+        {WF("{'pattern': 'pipeline', 'agents': ['a', 1]}"), FILE_NAME ": workflows.w.agents[1]: expected a string"},
+        {WF("{'pattern': 'fanout', 'agents': ['a', 'b', 'a']}"),
+         FILE_NAME ": workflows.w.agents[2]: \"a\" is listed twice"},
+        /* the lead and the executor */
+        {WF("{'pattern': 'fanout', 'agents': ['a', 'b'], 'into': 'z'}"),
+         FILE_NAME ": workflows.w.into: no agent named \"z\""},
+        {WF("{'pattern': 'compete', 'agents': ['a', 'b'], 'judge': 3}"),
+         FILE_NAME ": workflows.w.judge: expected a string"},
+        {WF("{'pattern': 'route', 'classifier': 'z'}"), FILE_NAME ": workflows.w.classifier: no agent named \"z\""},
+        {WF("{'pattern': 'delegate', 'manager': 'z'}"), FILE_NAME ": workflows.w.manager: no agent named \"z\""},
+        {WF("{'pattern': 'decompose', 'decomposer': 'z', 'executor': 'b'}"),
+         FILE_NAME ": workflows.w.decomposer: no agent named \"z\""},
+        {WF("{'pattern': 'decompose', 'decomposer': 'a', 'executor': 'z'}"),
+         FILE_NAME ": workflows.w.executor: no agent named \"z\""},
+        /* depth */
+        {WF("{'pattern': 'decompose', 'decomposer': 'a', 'executor': 'b', 'depth': 0}"),
+         FILE_NAME ": workflows.w.depth: expected an integer from 1 to 8, got 0"},
+        {WF("{'pattern': 'decompose', 'decomposer': 'a', 'executor': 'b', 'depth': 9}"),
+         FILE_NAME ": workflows.w.depth: expected an integer from 1 to 8, got 9"},
+        {WF("{'pattern': 'decompose', 'decomposer': 'a', 'executor': 'b', 'depth': 2.5}"),
+         FILE_NAME ": workflows.w.depth: expected an integer from 1 to 8, got 2.5"},
+        {WF("{'pattern': 'decompose', 'decomposer': 'a', 'executor': 'b', 'depth': '3'}"),
+         FILE_NAME ": workflows.w.depth: expected an integer from 1 to 8"},
+        /* timeout and all */
+        {WF("{'pattern': 'fanout', 'agents': ['a', 'b'], 'timeout': 0}"),
+         FILE_NAME ": workflows.w.timeout: expected a number > 0, got 0"},
+        {WF("{'pattern': 'compete', 'agents': ['a', 'b'], 'judge': 'c', 'timeout': '60'}"),
+         FILE_NAME ": workflows.w.timeout: expected a number > 0"},
+        {WF("{'pattern': 'fanout', 'agents': ['a', 'b'], 'timeout': 100000}"),
+         FILE_NAME ": workflows.w.timeout: expected at most 86400 seconds, got 100000"},
+        {WF("{'pattern': 'fanout', 'agents': ['a', 'b'], 'all': 'yes'}"),
+         FILE_NAME ": workflows.w.all: expected true or false"},
+        /* a pipeline's prompts */
+        {WF("{'pattern': 'pipeline', 'agents': ['a', 'b'], 'prompts': []}"),
+         FILE_NAME ": workflows.w.prompts: expected an object mapping agent names to prompts"},
+        {WF("{'pattern': 'pipeline', 'agents': ['a', 'b'], 'prompts': {'z': 'x'}}"),
+         FILE_NAME ": workflows.w.prompts.z: no agent named \"z\""},
+        {WF("{'pattern': 'pipeline', 'agents': ['a', 'b'], 'prompts': {'c': 'x'}}"),
+         FILE_NAME ": workflows.w.prompts.c: \"c\" is not one of this workflow's agents"},
+        {WF("{'pattern': 'pipeline', 'agents': ['a', 'b'], 'prompts': {'b': ''}}"),
+         FILE_NAME ": workflows.w.prompts.b: expected a non-empty string"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+/* Every pattern section at once, written before "agents" (they are read after it). */
+static const char *const patterns_profile =
+    "{'routes': {'Technical Support': 'technical', 'research': 'researcher', 'fallback': 'generalist'},"
+    " 'markers': {'TECHNICAL': 'technical', 'BILLING': 'billing', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ_01234': 'billing'},"
+    " 'prompts': {'cleaner': 'Clean the data collected above.', 'analyst': 'Analyse it.'},"
+    " 'state': {'inject': true, 'read': true, 'initial': {'stage': 'new'}},"
+    " 'handlers': {'order.created': 'fulfilment', 'payment:failed-2_x': 'billing'},"
+    " 'workflows': {"
+    "  'research_report': {'description': 'Three researchers at once, then a synthesis', 'pattern': 'fanout',"
+    "                      'agents': ['r1', 'r2', 'r3'], 'into': 'synthesizer', 'timeout': 120},"
+    "  'data_analysis': {'pattern': 'pipeline', 'agents': ['collector', 'cleaner', 'analyst', 'writer'],"
+    "                    'prompts': {'cleaner': 'Only the cleaning step.'}},"
+    "  'triage': {'pattern': 'route', 'classifier': 'classifier'},"
+    "  'debate': {'pattern': 'compete', 'agents': ['a', 'b'], 'judge': 'j', 'all': true, 'timeout': 0.5},"
+    "  'plan': {'pattern': 'delegate', 'manager': 'manager'},"
+    "  'split': {'pattern': 'decompose', 'decomposer': 'd', 'executor': 'x', 'depth': 3},"
+    "  'split2': {'pattern': 'decompose', 'decomposer': 'd', 'executor': 'x'}"
+    " },"
+    " 'agents': [{'name': 'technical'}, {'name': 'researcher'}, {'name': 'generalist'}, {'name': 'billing'},"
+    "  {'name': 'fulfilment'}, {'name': 'r1'}, {'name': 'r2'}, {'name': 'r3'}, {'name': 'synthesizer'},"
+    "  {'name': 'collector'}, {'name': 'cleaner'}, {'name': 'analyst'}, {'name': 'writer'},"
+    "  {'name': 'classifier'}, {'name': 'a'}, {'name': 'b'}, {'name': 'j'}, {'name': 'manager'},"
+    "  {'name': 'd'}, {'name': 'x'}, {'name': 'idle'}]}";
+
+static const char *str_member(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void test_pattern_sections(void **state)
+{
+    struct team *team = must_parse(patterns_profile);
+    const struct workflow *w;
+    (void)state;
+
+    /* Routes: keys normalized, so a model's "Technical support." finds them. */
+    assert_int_equal(cJSON_GetArraySize(team->routes), 3);
+    assert_string_equal(str_member(team->routes, "technicalsupport"), "technical");
+    assert_string_equal(str_member(team->routes, "research"), "researcher");
+    assert_string_equal(str_member(team->routes, "fallback"), "generalist");
+    assert_null(str_member(team->routes, "Technical Support"));
+
+    assert_int_equal(cJSON_GetArraySize(team->markers), 3);
+    assert_string_equal(str_member(team->markers, "TECHNICAL"), "technical");
+    assert_string_equal(str_member(team->markers, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_01234"), "billing");
+    assert_string_equal(str_member(team->prompts, "cleaner"), "Clean the data collected above.");
+    assert_string_equal(str_member(team->prompts, "analyst"), "Analyse it.");
+
+    assert_true(team->state.inject);
+    assert_true(team->state.read);
+    assert_int_equal(cJSON_GetArraySize(team->state.initial), 1);
+    assert_string_equal(str_member(team->state.initial, "stage"), "new");
+
+    assert_string_equal(str_member(team->handlers, "order.created"), "fulfilment");
+    assert_string_equal(str_member(team->handlers, "payment:failed-2_x"), "billing");
+
+    /* Workflows, in the order of the file. */
+    assert_int_equal(team->workflows.len, 7);
+    w = team->workflows.items[0];
+    assert_string_equal(w->name, "research_report");
+    assert_string_equal(w->description, "Three researchers at once, then a synthesis");
+    assert_int_equal(w->params.kind, PATTERN_FANOUT);
+    assert_int_equal(w->params.agents.len, 3);
+    assert_string_equal(w->params.agents.items[0], "r1");
+    assert_string_equal(w->params.agents.items[2], "r3");
+    assert_string_equal(w->params.lead, "synthesizer");
+    assert_int_equal(w->params.timeout_ms, 120000);
+    assert_false(w->params.all);
+    assert_null(w->params.prompts);
+
+    w = team->workflows.items[1];
+    assert_string_equal(w->name, "data_analysis");
+    assert_null(w->description);
+    assert_int_equal(w->params.kind, PATTERN_PIPELINE);
+    assert_int_equal(w->params.agents.len, 4);
+    assert_string_equal(w->params.agents.items[3], "writer");
+    assert_null(w->params.lead);
+    assert_int_equal(w->params.timeout_ms, 0);
+    assert_int_equal(cJSON_GetArraySize(w->params.prompts), 1);
+    assert_string_equal(str_member(w->params.prompts, "cleaner"), "Only the cleaning step.");
+
+    w = team_find_workflow(team, "triage");
+    assert_ptr_equal(w, team->workflows.items[2]);
+    assert_int_equal(w->params.kind, PATTERN_ROUTE);
+    assert_string_equal(w->params.lead, "classifier");
+    assert_int_equal(w->params.agents.len, 0);
+
+    w = team->workflows.items[3];
+    assert_int_equal(w->params.kind, PATTERN_COMPETE);
+    assert_string_equal(w->params.lead, "j");
+    assert_true(w->params.all);
+    assert_int_equal(w->params.timeout_ms, 500);
+
+    w = team->workflows.items[4];
+    assert_int_equal(w->params.kind, PATTERN_DELEGATE);
+    assert_string_equal(w->params.lead, "manager");
+
+    w = team->workflows.items[5];
+    assert_int_equal(w->params.kind, PATTERN_DECOMPOSE);
+    assert_string_equal(w->params.lead, "d");
+    assert_string_equal(w->params.executor, "x");
+    assert_int_equal(w->params.depth, 3);
+    w = team->workflows.items[6];
+    assert_int_equal(w->params.depth, PATTERN_DEFAULT_DEPTH);
+
+    assert_null(team_find_workflow(team, "nope"));
+    team_free(team);
+}
+
+/* What /agent delete refuses: the first section that names the agent. */
+static void test_agent_references(void **state)
+{
+    static const struct {
+        const char *agent;
+        const char *why; /* NULL: not referenced */
+    } cases[] = {
+        {"technical", "route \"technicalsupport\" goes to it"},
+        {"generalist", "route \"fallback\" goes to it"},
+        {"billing", "marker \"BILLING\" hands off to it"},
+        {"analyst", "prompts has a prompt for it"},
+        {"fulfilment", "event \"order.created\" is handled by it"},
+        {"r2", "workflow \"research_report\" uses it"},
+        {"synthesizer", "workflow \"research_report\" uses it"},
+        {"writer", "workflow \"data_analysis\" uses it"},
+        {"classifier", "workflow \"triage\" uses it"},
+        {"x", "workflow \"split\" uses it"},
+        {"idle", NULL},
+    };
+    struct team *team = must_parse(patterns_profile);
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *why = NULL;
+        bool referenced = team_agent_is_referenced(team, cases[i].agent, &why);
+        if (!cases[i].why) {
+            assert_false(referenced);
+            assert_null(why);
+            continue;
+        }
+        assert_true(referenced);
+        assert_string_equal(why, cases[i].why);
+        free(why);
+    }
+    assert_true(team_agent_is_referenced(team, "r1", NULL));
+    team_free(team);
+
+    /* A workflow's own prompts name an agent too. */
+    team = must_parse(WF("{'pattern': 'pipeline', 'agents': ['a', 'b'], 'prompts': {'b': 'x'}}"));
+    assert_true(team_agent_is_referenced(team, "b", NULL));
+    assert_false(team_agent_is_referenced(team, "c", NULL));
+    team_free(team);
+}
+
 static void test_minimal_profile_defaults(void **state)
 {
     struct team *team = must_parse("{'agents': [{'name': 'solo'}]}");
@@ -495,6 +893,15 @@ static void test_minimal_profile_defaults(void **state)
     assert_int_equal(a->handoffs.len, 0);
     assert_int_equal(a->rules.len, 0);
     assert_int_equal(a->max_turns, 0);
+    /* No pattern sections: nothing routed, no state, no workflows. */
+    assert_null(team->routes);
+    assert_null(team->markers);
+    assert_null(team->prompts);
+    assert_null(team->handlers);
+    assert_false(team->state.inject);
+    assert_false(team->state.read);
+    assert_true(cJSON_IsObject(team->state.initial) && team->state.initial->child == NULL);
+    assert_int_equal(team->workflows.len, 0);
     team_free(team);
 }
 
@@ -1041,6 +1448,17 @@ int main(void)
         cmocka_unit_test(test_completion_args_errors),
         cmocka_unit_test(test_offline_errors),
         cmocka_unit_test(test_bad_regex),
+        cmocka_unit_test(test_route_errors),
+        cmocka_unit_test(test_marker_errors),
+        cmocka_unit_test(test_prompt_errors),
+        cmocka_unit_test(test_state_errors),
+        cmocka_unit_test(test_handler_errors),
+        cmocka_unit_test(test_workflow_errors),
+        cmocka_unit_test(test_workflow_keys_per_pattern),
+        cmocka_unit_test(test_workflow_required_keys),
+        cmocka_unit_test(test_workflow_value_errors),
+        cmocka_unit_test(test_pattern_sections),
+        cmocka_unit_test(test_agent_references),
         cmocka_unit_test(test_minimal_profile_defaults),
         cmocka_unit_test(test_full_agent),
         cmocka_unit_test(test_forward_handoffs),
