@@ -59,6 +59,13 @@ static void diagnostic_line(void *ud, const cJSON *ev, const char *line)
             fprintf(out, "agentdeck: %s\n", message);
     } else if (strcmp(type, "warning") == 0) {
         fprintf(out, "agentdeck: warning: %s\n", message);
+    } else if (strcmp(type, "pattern.done") == 0) {
+        fprintf(out, "agentdeck: %s %s %s: %s\n", field(ev, "kind"), field(ev, "pattern"), field(ev, "status"),
+                message);
+    } else if (strcmp(type, "pattern.step") == 0 && strcmp(field(ev, "status"), "started") != 0 &&
+               strcmp(field(ev, "status"), "done") != 0) {
+        fprintf(out, "agentdeck: %s %s, step %s: %s\n", field(ev, "kind"), field(ev, "pattern"), field(ev, "step"),
+                message);
     } else if (strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
         fprintf(out, "agentdeck: run %s of %s in %s %s: %s\n", field(ev, "run"), field(ev, "agent"),
                 field(ev, "conversation"), type[4] == 'e' ? "failed" : "cancelled", message);

@@ -124,6 +124,8 @@ static void deliver_next(struct session *s);
 static void on_delivered(void *ud, const struct run_outcome *o)
 {
     struct session *s = ud;
+    if (strcmp(o->status, "error") == 0)
+        s->runs_failed++;
     s->delivering = false;
     delivery_free(vec_remove(&s->deliveries, 0));
     if (!s->interrupted)

@@ -134,7 +134,8 @@ static void run_end(struct run *run, const char *type, const char *message)
         cJSON_AddItemToObject(fields, "agent_usage", usage_to_json(&agent->usage));
     cJSON_AddNumberToObject(fields, "latency_ms", (double)(clock_now_ms() - run->started_ms));
     cJSON_AddNumberToObject(fields, "turns", run->turns);
-    if (strcmp(type, "run.error") == 0)
+    /* A watched run's failure is its watcher's to judge (a pattern may go on without it). */
+    if (strcmp(type, "run.error") == 0 && !run->ended)
         run->s->runs_failed++;
     event_emit(&run->s->events, type, fields);
     if (run->ended) {

@@ -23,7 +23,8 @@ struct run_outcome {
 typedef void run_ended_fn(void *ud, const struct run_outcome *outcome);
 
 /* Calls ended once when the run ends, after its run.done, run.error or
- * run.cancelled event (not when it is freed without ending). */
+ * run.cancelled event (not when it is freed without ending). A watched run
+ * that fails does not count in s->runs_failed: the watcher decides. */
 void run_watch(struct run *run, run_ended_fn *ended, void *ud);
 /* Stops a run in flight with run.cancelled; it is freed later. */
 void run_cancel(struct run *run, const char *why);

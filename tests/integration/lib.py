@@ -552,6 +552,11 @@ class FakeMistral:
         return run(["--backend", "mistral", "--base-url", self.url] + list(args), profile=profile, env=env, **kw)
 
 
+def offline_script_of(team):
+    """The offline rules of a profile given as a dict, as a script for the fake server."""
+    return {a["name"]: a["offline"] for a in team["agents"] if "offline" in a}
+
+
 def offline_script(*profile_names):
     """The offline rules of shipped profiles, as a script for the fake server."""
     script = {}

@@ -33,7 +33,7 @@ TEAM = {
         {"name": "analyst", "model": "mistral-small-latest", "description": "works out numbers",
          "offline": [{"say": "NUMBERS: 5% of 200 is 10."}]},
         {"name": "writer", "model": "mistral-small-latest", "description": "writes",
-         "offline": [{"when": "(?s)results of earlier subtasks.*FACTS.*NUMBERS", "say": "REPORT built on facts and numbers."},
+         "offline": [{"when": "results of earlier subtasks.*FACTS.*NUMBERS", "say": "REPORT built on facts and numbers."},
                      {"say": "REPORT: {input}"}]},
         {"name": "manager", "model": "mistral-medium-latest", "description": "plans",
          "offline": [{"when": "results of the subtasks", "say": "FINAL: the report is done."},
@@ -118,15 +118,16 @@ def fanout_without_into_gives_the_labelled_answers():
 
 @test
 def fanout_goes_on_without_a_branch_that_times_out():
-    status, events, stderr = run(["--offline-rate", "4", "-c", "/fanout researcher,slow --into writer --timeout 0.5 go"],
+    # At 4 words a second the researcher takes about 1.25 s, the slow one 3.5 s.
+    status, events, stderr = run(["--offline-rate", "4", "-c", "/fanout researcher,slow --into writer --timeout 2.5 go"],
                                  profile=team())
-    eq(status, 1, "exit status: a run was cancelled")
+    eq(status, 0, "exit status: the pattern went on")
     failed = [e for e in of_type(events, "pattern.step") if e["status"] == "failed"]
-    eq([(e["step"], e["message"]) for e in failed], [("slow", "timed out after 0.5 s")], "the slow branch")
+    eq([(e["step"], e["message"]) for e in failed], [("slow", "timed out after 2.5 s")], "the slow branch")
     eq([(e["step"], e["status"]) for e in of_type(events, "pattern.step") if e["step"] == "fan-in"][-1],
        ("fan-in", "done"), "the fan-in went on")
     contains([e for e in of_type(events, "message.input") if e["agent"] == "writer"][0]["content"],
-             "## slow (slow)\n(no result: timed out after 0.5 s)", "says what is missing")
+             "## slow (slow)\n(no result: timed out after 2.5 s)", "says what is missing")
 
 
 def fresh():
@@ -139,18 +140,35 @@ def no_rejections():
     eq(SERVER.rejections(), [], "requests the fake server rejected as off-spec")
 
 
+def server_agent_id(name):
+    """The id of the agent the fake server keeps for name (created by an earlier run)."""
+    import urllib.request
+    req = urllib.request.Request(SERVER.url + "/v1/agents?page=0&page_size=100",
+                                 headers={"Authorization": "Bearer " + SERVER.KEY})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        agents = json.loads(resp.read().decode("utf-8"))
+    return [a["id"] for a in agents if a["name"] == name][0]
+
+
 @test
 def fanout_branch_failing_with_500_is_reported_and_the_rest_fan_in():
     fresh()
+    SERVER.run(["-c", "/agent list"], profile=team())
     SERVER.control("POST", "/_fake/faults", {"match": {"method": "POST", "path": "^/v1/conversations",
-                                                       "body": "branch-two"}, "times": 0,
-                                             "fault": "status", "status": 500})
-    script = lib.offline_script_of(TEAM)
-    script["analyst"] = [{"say": "NUMBERS"}]
-    status, events, stderr = SERVER.run(["--retries", "1", "-c", "/fanout researcher,analyst --into writer branch-two"],
+                                                       "body": server_agent_id("analyst")},
+                                             "times": 0, "fault": "status", "status": 500})
+    status, events, stderr = SERVER.run(["--retries", "1", "-c", "/fanout researcher,analyst --into writer go"],
                                         profile=team())
-    # Every branch carries the text, so make only the analyst's request fail.
-    check(status in (0, 1), "exit status %s" % status)
+    eq(status, 0, "exit status: the pattern went on without the branch")
+    failed = [e for e in of_type(events, "pattern.step") if e["status"] == "failed"]
+    eq([e["step"] for e in failed], ["analyst"], "the analyst's branch failed")
+    contains(failed[0]["message"], "HTTP 500", "why")
+    partial = [e for e in of_type(events, "pattern.step") if e["status"] == "partial"]
+    eq(partial[0]["message"], "1 of 2 branches failed; going on with the other 1", "reported")
+    eq(one(events, "pattern.done")["status"], "done", "the fan-in went on")
+    contains([e for e in of_type(events, "message.input") if e["agent"] == "writer"][0]["content"],
+             "## analyst (analyst)\n(no result: ", "the fan-in is told")
+    eq(len(of_type(events, "warning")), 1, "one retry, as --retries 1 says")
     no_rejections()
 
 
@@ -318,7 +336,6 @@ def listen_socket_fires_events():
     s.sendall(b"deploy.done version 2\nnot/valid x\n")
     s.close()
     time.sleep(1)
-    proc.stdin.close()
     out, err = proc.communicate(timeout=60)
     events = lib.parse_events(out.decode("utf-8"))
     emitted = one(events, "event.emitted")
