@@ -49,6 +49,7 @@ struct backend_request {
     size_t first_new;          /* conv->entries from here on are new inputs */
     const struct tool_confirmation *confirmations; /* answers to pending calls, or NULL */
     size_t nconfirmations;
+    const cJSON *response_format; /* a ResponseFormat the answer must follow (JSON schema), or NULL */
 };
 
 /* What backend_query() asks the server about its conversations. */

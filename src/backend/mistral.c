@@ -310,13 +310,14 @@ struct backend_call {
     struct entry *cur; /* the output entry being assembled */
     int cur_index;
     struct usage usage;
-    char *error;          /* conversation.response.error */
-    bool starting;        /* a new server conversation: report its id */
-    char *parent;         /* the server conversation it replaces, or NULL */
-    size_t carried;       /* entries carried over into it */
-    size_t first_new;     /* the request's new inputs, kept while it waits */
-    cJSON *confirmations; /* tool_confirmations to send, or NULL */
-    bool appending;       /* an append: once it succeeds, the conversation may be restarted */
+    char *error;            /* conversation.response.error */
+    bool starting;          /* a new server conversation: report its id */
+    char *parent;           /* the server conversation it replaces, or NULL */
+    size_t carried;         /* entries carried over into it */
+    size_t first_new;       /* the request's new inputs, kept while it waits */
+    cJSON *confirmations;   /* tool_confirmations to send, or NULL */
+    cJSON *response_format; /* completion_args.response_format, or NULL */
+    bool appending;         /* an append: once it succeeds, the conversation may be restarted */
     bool delivering, cancelled;
 };
 
@@ -327,6 +328,7 @@ static void conv_call_free(struct backend_call *call)
     free(call->error);
     free(call->parent);
     cJSON_Delete(call->confirmations);
+    cJSON_Delete(call->response_format);
     free(call);
 }
 
@@ -659,10 +661,13 @@ static char *print_json(cJSON *obj)
 }
 
 /* The common fields of a start, append or restart body. */
-static void add_turn_fields(const struct mistral_backend *mb, cJSON *body)
+static void add_turn_fields(const struct backend_call *call, cJSON *body)
 {
-    cJSON_AddBoolToObject(body, "stream", mb->stream);
-    cJSON_AddStringToObject(body, "handoff_execution", mb->handoff_execution);
+    cJSON_AddBoolToObject(body, "stream", call->mb->stream);
+    cJSON_AddStringToObject(body, "handoff_execution", call->mb->handoff_execution);
+    if (call->response_format)
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(body, "completion_args"), "response_format",
+                              cJSON_Duplicate(call->response_format, 1));
 }
 
 /* Appends to the server conversation, which is this agent's: the new
@@ -678,7 +683,7 @@ static void conv_call_append(struct backend_call *call)
     } else {
         cJSON_AddItemToObject(body, "inputs", input_entries(conv, call->first_new, conv->entries.len, false));
     }
-    add_turn_fields(call->mb, body);
+    add_turn_fields(call, body);
     call->appending = true;
     call->api = api_call_start(call->mb, &conv_ops, call, "POST", xasprintf("/v1/conversations/%s", conv->remote_id),
                                print_json(body), call->mb->stream);
@@ -704,7 +709,7 @@ static void conv_call_start(struct backend_call *call, const struct agent *agent
     cJSON_Delete(more);
     cJSON_AddStringToObject(body, "agent_id", agent->remote_id ? agent->remote_id : "");
     cJSON_AddItemToObject(body, "inputs", inputs);
-    add_turn_fields(call->mb, body);
+    add_turn_fields(call, body);
     free(conv->remote_id);
     conv->remote_id = NULL;
     free(conv->remote_agent);
@@ -723,7 +728,7 @@ static void conv_call_restart(struct backend_call *call, const char *from_entry_
     char *path = xasprintf("/v1/conversations/%s/restart", conv->branch.remote_id);
 
     cJSON_AddItemToObject(body, "inputs", input_entries(conv, call->first_new, conv->entries.len, false));
-    add_turn_fields(call->mb, body);
+    add_turn_fields(call, body);
     cJSON_AddStringToObject(body, "from_entry_id", from_entry_id);
     call->starting = true;
     call->parent = xstrdup(conv->branch.remote_id);
@@ -843,6 +848,8 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
     call->conv = req->conv;
     call->agent = xstrdup(req->agent->name);
     call->first_new = req->first_new;
+    if (req->response_format)
+        call->response_format = cJSON_Duplicate(req->response_format, 1);
     if (req->nconfirmations) {
         call->confirmations = cJSON_CreateArray();
         for (size_t i = 0; i < req->nconfirmations; i++) {

@@ -435,6 +435,23 @@ static enum cmd_status cmd_help(struct cmd_call *call)
     if (topic && !command_find(command_table(), topic) && strcmp(topic, "@") != 0)
         return cmd_fail(call, "no command named /%s (/help lists them)", topic);
     text = command_help(topic);
+    if (!topic || strcmp(topic, "run") == 0) {
+        /* The profile's workflows are commands too, of /run. */
+        const struct team *team = call->session->team;
+        struct buf more = BUF_INIT;
+        buf_puts(&more, text);
+        if (team->workflows.len)
+            buf_puts(&more, "\nWorkflows of this profile (/run WORKFLOW TEXT...):\n");
+        for (size_t i = 0; i < team->workflows.len; i++) {
+            const struct workflow *w = team->workflows.items[i];
+            char *what = xasprintf("%s%s%s", pattern_kind_name(w->params.kind), w->description ? ": " : "",
+                                   w->description ? w->description : "");
+            buf_printf(&more, "  %-29s %s\n", w->name, what);
+            free(what);
+        }
+        free(text);
+        text = buf_steal(&more);
+    }
     fields = cJSON_CreateObject();
     if (topic)
         cJSON_AddStringToObject(fields, "topic", topic);
@@ -515,8 +532,8 @@ static const struct command_spec commands[] = {
      cmd_decompose_flags, NULL, cmd_decompose},
     {"run", "WORKFLOW TEXT...", "run a workflow of the profile", NULL, 2, -1, NULL, NULL, cmd_run},
     {"on", "EVENT AGENT", "AGENT handles EVENT: /emit EVENT DATA sends it DATA",
-     "Handlers share one conversation; their runs go one at a time, in the order the events came.", 2, 2, NULL,
-     NULL, cmd_on},
+     "Handlers share one conversation; their runs go one at a time, in the order the events came.", 2, 2, NULL, NULL,
+     cmd_on},
     {"off", "EVENT [AGENT]", "stop AGENT (or every agent) handling EVENT", NULL, 1, 2, NULL, NULL, cmd_off},
     {"emit", "EVENT [DATA...]", "fire EVENT: each of its handlers gets DATA", NULL, 1, -1, NULL, NULL, cmd_emit},
     {"handlers", "", "list the event handlers", NULL, 0, 0, NULL, NULL, cmd_handlers},

@@ -155,7 +155,7 @@ static void deliver_next(struct session *s)
             struct conversation *conv = s->handler_conv ? session_find_conversation(s, s->handler_conv) : NULL;
             struct conversation *keep_focus = s->focused;
             s->delivering = true;
-            run = session_send(s, &conv, agent, d->text);
+            run = session_send(s, &conv, agent, d->text, NULL);
             if (keep_focus)
                 s->focused = keep_focus; /* the user's conversation stays the focused one */
             if (!s->handler_conv)

@@ -264,8 +264,9 @@ static void on_task_ended(void *ud, const struct run_outcome *o)
     t->then(t);
 }
 
-/* Runs t's agent on text, in conv (NULL: a new conversation). */
-static void task_run(struct task *t, struct conversation *conv, const char *text)
+/* Runs t's agent on text, in conv (NULL: a new conversation), asking for
+ * an answer of the JSON shape format where the backend can (may be NULL). */
+static void task_run_as(struct task *t, struct conversation *conv, const char *text, const cJSON *format)
 {
     struct pattern *p = t->p;
     const struct agent *agent = team_find_agent(p->s->team, t->agent);
@@ -282,12 +283,38 @@ static void task_run(struct task *t, struct conversation *conv, const char *text
     }
     t->conv = conv;
     p->running++;
-    t->run = session_send(p->s, &t->conv, agent, text);
+    t->run = session_send(p->s, &t->conv, agent, text, format);
     emit_step(t, t->combining ? "combining" : "started", NULL);
     run_watch(t->run, on_task_ended, t);
     if (p->params.timeout_ms > 0)
         t->timer = loop_timer_add(p->s->loop, p->params.timeout_ms, on_task_timeout, t);
 }
+
+static void task_run(struct task *t, struct conversation *conv, const char *text)
+{
+    task_run_as(t, conv, text, NULL);
+}
+
+/* A ResponseFormat asking for JSON that follows schema (JSON text). */
+static cJSON *json_format(const char *name, const char *schema)
+{
+    cJSON *format = cJSON_CreateObject();
+    cJSON *js = cJSON_AddObjectToObject(format, "json_schema");
+    cJSON_AddStringToObject(format, "type", "json_schema");
+    cJSON_AddStringToObject(js, "name", name);
+    cJSON_AddItemToObject(js, "schema", cJSON_Parse(schema));
+    return format;
+}
+
+static const char plan_schema[] =
+    "{\"type\": \"object\", \"required\": [\"subtasks\"], \"properties\": {\"subtasks\": {\"type\": \"array\", "
+    "\"items\": {\"type\": \"object\", \"required\": [\"id\", \"worker\", \"task\"], \"properties\": {"
+    "\"id\": {\"type\": \"string\"}, \"worker\": {\"type\": \"string\"}, \"task\": {\"type\": \"string\"}, "
+    "\"depends_on\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}}}}}}";
+
+static const char decision_schema[] = "{\"type\": \"object\", \"required\": [\"action\"], \"properties\": {"
+                                      "\"action\": {\"type\": \"string\", \"enum\": [\"execute\", \"decompose\"]}, "
+                                      "\"subtasks\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}}}";
 
 /* "## label\ntext\n\n" for each finished task of list, in order. */
 static void append_results(struct buf *b, struct task *const *list, size_t n)
@@ -738,7 +765,9 @@ static void delegate_start(struct pattern *p)
                            "Workers:\n%s",
                            p->text, workers);
     struct task *t = task_new(p, "plan", p->params.lead, delegate_planned);
-    task_run(t, NULL, text);
+    cJSON *format = json_format("plan", plan_schema);
+    task_run_as(t, NULL, text, format);
+    cJSON_Delete(format);
     p->conv = t->conv;
     free(workers);
     free(text);
@@ -879,9 +908,11 @@ static void decompose_node(struct pattern *p, struct task *parent, const char *s
                            "with JSON only, {\"action\": \"execute\"} when the task is small enough to do at once, "
                            "or {\"action\": \"decompose\", \"subtasks\": [\"...\", \"...\"]}.",
                            task, level, p->params.depth);
+    cJSON *format = json_format("decision", decision_schema);
     t->parent = parent;
     t->level = level;
-    task_run(t, NULL, text);
+    task_run_as(t, NULL, text, format);
+    cJSON_Delete(format);
     free(t->input);
     t->input = xstrdup(task);
     free(text);

@@ -46,6 +46,7 @@ struct run {
     size_t turn_start;  /* ... when this turn was sent */
     run_ended_fn *ended;
     void *ended_ud;
+    cJSON *response_format; /* asked of every turn, or NULL */
 };
 
 static void run_next_turn(struct run *run);
@@ -72,6 +73,7 @@ void run_free(struct run *run)
     free(run->id);
     free(run->agent);
     free(run->handoff_to);
+    cJSON_Delete(run->response_format);
     free(run);
 }
 
@@ -440,11 +442,13 @@ static void run_turn(struct run *run, const struct tool_confirmation *confirmati
     }
     run->turns++;
     run->turn_start = run->conv->entries.len;
-    req = (struct backend_request){run->s->team, agent, run->conv, run->first_new, confirmations, n};
+    req = (struct backend_request){run->s->team,  agent, run->conv,           run->first_new,
+                                   confirmations, n,     run->response_format};
     run->call = backend_request(run->s->backend, &req, &reply);
 }
 
-struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new)
+struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new,
+                      const cJSON *response_format)
 {
     struct run *run = xcalloc(1, sizeof *run);
     cJSON *fields = cJSON_CreateObject();
@@ -457,6 +461,7 @@ struct run *run_start(struct session *s, struct conversation *conv, const struct
     run->started_ms = clock_now_ms();
     run->first_new = first_new;
     run->first_entry = conv->entries.len;
+    run->response_format = response_format ? cJSON_Duplicate(response_format, 1) : NULL;
     vec_init(&run->calls, pending_call_free);
     vec_push(&s->runs, run);
     conv->runs_in_flight++;

@@ -149,7 +149,7 @@ static void emit_conversation_started(struct session *s, const struct conversati
 
 /* Appends a user message for agent to conv and runs the agent. */
 static struct run *run_user_message(struct session *s, struct conversation *conv, const struct agent *agent,
-                                    const char *text)
+                                    const char *text, const cJSON *response_format)
 {
     struct entry *e = entry_new(ENTRY_MESSAGE_INPUT, agent->name);
     size_t first_new = conv->entries.len;
@@ -167,30 +167,31 @@ static struct run *run_user_message(struct session *s, struct conversation *conv
     conv->agent = xstrdup(agent->name);
     conversation_append_entry(conv, e);
     session_emit_entry(s, conv, NULL, e);
-    return run_start(s, conv, agent, first_new);
+    return run_start(s, conv, agent, first_new, response_format);
 }
 
 struct conversation *session_start(struct session *s, struct agent *agent, const char *text)
 {
     struct conversation *c = session_new_conversation(s, agent->name);
     emit_conversation_started(s, c, NULL);
-    run_user_message(s, c, agent, text);
+    run_user_message(s, c, agent, text, NULL);
     return c;
 }
 
-struct run *session_send(struct session *s, struct conversation **conv, const struct agent *agent, const char *text)
+struct run *session_send(struct session *s, struct conversation **conv, const struct agent *agent, const char *text,
+                         const cJSON *response_format)
 {
     if (!*conv) {
         *conv = session_new_conversation(s, agent->name);
         emit_conversation_started(s, *conv, NULL);
     }
-    return run_user_message(s, *conv, agent, text);
+    return run_user_message(s, *conv, agent, text, response_format);
 }
 
 void session_append(struct session *s, struct conversation *conv, struct agent *agent, const char *text)
 {
     s->focused = conv;
-    run_user_message(s, conv, agent, text);
+    run_user_message(s, conv, agent, text, NULL);
 }
 
 struct conversation *session_restart(struct session *s, struct conversation *conv, size_t upto, const char *text)
@@ -225,7 +226,7 @@ struct conversation *session_restart(struct session *s, struct conversation *con
         c->branch.from = upto;
     }
     emit_conversation_started(s, c, from->id);
-    run_user_message(s, c, agent, text);
+    run_user_message(s, c, agent, text, NULL);
     return c;
 }
 

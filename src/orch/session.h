@@ -60,9 +60,11 @@ struct conversation *session_start(struct session *s, struct agent *agent, const
 /* Appends text to conv and runs agent on it (the agent takes the conversation). */
 void session_append(struct session *s, struct conversation *conv, struct agent *agent, const char *text);
 /* For patterns: sends text to agent in *conv, or (NULL) in a new
- * conversation that becomes *conv; returns the run. The focus moves to it
+ * conversation that becomes *conv; returns the run. response_format (may be
+ * NULL) asks for an answer in that JSON shape where the backend can. The focus moves to it
  * only when it is new. */
-struct run *session_send(struct session *s, struct conversation **conv, const struct agent *agent, const char *text);
+struct run *session_send(struct session *s, struct conversation **conv, const struct agent *agent, const char *text,
+                         const cJSON *response_format);
 /* Branches a new conversation from conv's entries up to and including entry
  * index `upto`, appends text and runs the agent that held it there. */
 struct conversation *session_restart(struct session *s, struct conversation *conv, size_t upto, const char *text);

@@ -238,6 +238,21 @@ def delegate_runs_the_plan_with_dependencies():
 
 
 @test
+def delegate_on_mistral_asks_for_a_json_schema_plan():
+    fresh()
+    status, events, stderr = SERVER.run(["-c", "/delegate manager write a market report"], profile=team())
+    eq(status, 0, "exit status")
+    eq(one(events, "pattern.done")["output"], "FINAL: the report is done.", "the manager answers")
+    plans = [r["body"] for r in SERVER.requests()
+             if r["path"].startswith("/v1/conversations") and "completion_args" in (r["body"] or {})]
+    eq(len(plans), 1, "only the plan asks for a format")
+    fmt = plans[0]["completion_args"]["response_format"]
+    eq((fmt["type"], fmt["json_schema"]["name"]), ("json_schema", "plan"), "a JSON schema response")
+    eq(fmt["json_schema"]["schema"]["required"], ["subtasks"], "the plan's schema")
+    no_rejections()
+
+
+@test
 def delegate_with_a_plan_that_is_not_json_says_what_came_back():
     status, events, stderr = run(["-c", "/delegate manager broken plan please"], profile=team())
     eq(status, 1, "exit status")
