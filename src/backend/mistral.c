@@ -703,6 +703,15 @@ static void conv_call_start(struct backend_call *call, const struct agent *agent
     /* Carried: what the new agent is given of the earlier entries. */
     call->starting = true;
     call->parent = xstrdup(conv->remote_id);
+    /* With no new input (a handoff agentdeck carries out), the new agent
+     * answers the user's latest message, not the reply that handed off. */
+    while (cJSON_GetArraySize(more) == 0 && cJSON_GetArraySize(inputs) > 1) {
+        const cJSON *last = cJSON_GetArrayItem(inputs, cJSON_GetArraySize(inputs) - 1);
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+        if (!cJSON_IsString(role) || strcmp(role->valuestring, "assistant") != 0)
+            break;
+        cJSON_DeleteItemFromArray(inputs, cJSON_GetArraySize(inputs) - 1);
+    }
     call->carried = (size_t)cJSON_GetArraySize(inputs);
     while ((item = cJSON_DetachItemFromArray(more, 0)))
         cJSON_AddItemToArray(inputs, item);

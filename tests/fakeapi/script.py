@@ -91,7 +91,7 @@ class Rule:
         self.when = None
         if spec.get("when") is not None:
             try:
-                self.when = re.compile(posix_to_python(spec["when"]), re.IGNORECASE)
+                self.when = re.compile(posix_to_python(spec["when"]), re.IGNORECASE | re.DOTALL)  # POSIX ERE: . matches a newline too
             except (re.error, TypeError) as e:
                 raise ScriptError("%s.when: not a valid regular expression: %s" % (where, e)) from e
         say = spec.get("say")

@@ -298,6 +298,21 @@ def every_command_gives_the_same_kinds_of_event_as_offline():
 
 
 @test
+def a_text_marker_handoff_gives_the_next_agent_the_customer_message():
+    fresh()
+    status, events, stderr = SERVER.run(["-c", "/start sales The desktop app crashes every time I export a report"],
+                                        profile="support.json")
+    eq(status, 0, "exit status")
+    handoff = one(events, "agent.handoff")
+    eq((handoff["previous_agent"], handoff["next_agent"], handoff["execution"]), ("sales", "technical", "marker"),
+       "the marker hands off")
+    second = [r for r in SERVER.requests() if r["method"] == "POST" and r["path"] == "/v1/conversations"][1]
+    eq(second["body"]["inputs"][-1]["role"], "user", "the new agent answers the customer, not the handoff line")
+    contains(of_type(events, "message.output")[-1]["content"], "Sorry that it is failing", "technical's answer")
+    no_rejections()
+
+
+@test
 def client_handoffs_are_carried_out_by_agentdeck():
     fresh()
     status, events, stderr = SERVER.run(["--handoff-execution", "client", "-c", "/start cs " + CHARGED_TWICE],
