@@ -41,6 +41,17 @@ static const char *field(const cJSON *ev, const char *key)
     return cJSON_IsString(item) ? item->valuestring : NULL;
 }
 
+/* Whether a pattern.step status is one the user should hear of. */
+static bool is_problem(const char *status)
+{
+    static const char *const problems[] = {"failed", "skipped", "unmatched", "partial", "depth-limit", NULL};
+    for (size_t i = 0; status && problems[i]; i++) {
+        if (strcmp(status, problems[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* One readable line on stderr for each error, run failure and warning. */
 static void diagnostic_line(void *ud, const cJSON *ev, const char *line)
 {
@@ -62,8 +73,7 @@ static void diagnostic_line(void *ud, const cJSON *ev, const char *line)
     } else if (strcmp(type, "pattern.done") == 0) {
         fprintf(out, "agentdeck: %s %s %s: %s\n", field(ev, "kind"), field(ev, "pattern"), field(ev, "status"),
                 message);
-    } else if (strcmp(type, "pattern.step") == 0 && strcmp(field(ev, "status"), "started") != 0 &&
-               strcmp(field(ev, "status"), "done") != 0) {
+    } else if (strcmp(type, "pattern.step") == 0 && is_problem(field(ev, "status"))) {
         fprintf(out, "agentdeck: %s %s, step %s: %s\n", field(ev, "kind"), field(ev, "pattern"), field(ev, "step"),
                 message);
     } else if (strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
