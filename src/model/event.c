@@ -105,3 +105,16 @@ int64_t event_emit(struct event_stream *es, const char *type, cJSON *fields)
     cJSON_Delete(ev);
     return es->seq;
 }
+
+int64_t event_emit_message(struct event_stream *es, const char *type, cJSON *fields, const char *fmt, va_list ap)
+{
+    char *message = xvasprintf(fmt, ap);
+    int64_t seq;
+
+    if (!fields)
+        fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "message", message);
+    free(message);
+    seq = event_emit(es, type, fields);
+    return seq;
+}

@@ -5,6 +5,7 @@
 #define AGENTDECK_MODEL_EVENT_H
 
 #include <cJSON.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,5 +35,8 @@ void event_stream_remove_sink(struct event_stream *es, struct event_sink *handle
 /* Emits an event of type with the fields of `fields` (taken; may be NULL)
  * after seq, ts and type. Returns the event's seq. */
 int64_t event_emit(struct event_stream *es, const char *type, cJSON *fields);
+/* The same, with a "message" field made by fmt added to fields (taken; may be NULL). */
+int64_t event_emit_message(struct event_stream *es, const char *type, cJSON *fields, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -146,16 +146,12 @@ static void emit_note(struct pattern *p, const char *step, const char *status, c
 {
     cJSON *fields = pattern_fields(p);
     va_list ap;
-    char *message;
 
-    va_start(ap, fmt);
-    message = xvasprintf(fmt, ap);
-    va_end(ap);
     cJSON_AddStringToObject(fields, "step", step);
     cJSON_AddStringToObject(fields, "status", status);
-    cJSON_AddStringToObject(fields, "message", message);
-    event_emit(&p->s->events, "pattern.step", fields);
-    free(message);
+    va_start(ap, fmt);
+    event_emit_message(&p->s->events, "pattern.step", fields, fmt, ap);
+    va_end(ap);
 }
 
 static void pattern_finish(struct pattern *p)

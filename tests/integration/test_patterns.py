@@ -80,8 +80,7 @@ def pipeline_runs_each_step_in_turn_in_one_conversation():
 @test
 def pipeline_stops_at_a_failed_step():
     fresh()
-    SERVER.control("POST", "/_fake/faults", {"match": {"method": "POST", "path": "^/v1/conversations"}, "skip": 1,
-                                             "times": 0, "fault": "status", "status": 500})
+    fail_conversations_after(1)
     status, events, stderr = SERVER.run(["--retries", "0", "-c", "/pipeline researcher,analyst,writer market study"],
                                         profile=team())
     eq(status, 1, "exit status")
@@ -136,6 +135,12 @@ def fresh():
     SERVER.reset(script=lib.offline_script_of(TEAM))
 
 
+def fail_conversations_after(n):
+    """Every conversation request after the first n gets a 500."""
+    SERVER.control("POST", "/_fake/faults", {"match": {"method": "POST", "path": "^/v1/conversations"}, "skip": n,
+                                             "times": 0, "fault": "status", "status": 500})
+
+
 def no_rejections():
     eq(SERVER.rejections(), [], "requests the fake server rejected as off-spec")
 
@@ -175,8 +180,7 @@ def fanout_branch_failing_with_500_is_reported_and_the_rest_fan_in():
 @test
 def fanout_all_fails_when_one_branch_fails():
     fresh()
-    SERVER.control("POST", "/_fake/faults", {"match": {"method": "POST", "path": "^/v1/conversations"}, "skip": 1,
-                                             "times": 0, "fault": "status", "status": 500})
+    fail_conversations_after(1)
     status, events, stderr = SERVER.run(["--retries", "0", "-c", "/fanout researcher,analyst --into writer --all go"],
                                         profile=team())
     eq(status, 1, "exit status")
