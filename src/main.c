@@ -32,6 +32,7 @@ struct options {
     bool keep_going;
     bool no_journal;
     const char *base_url;
+    const char *theme;
     const char *api_key_file;
     int retries;          /* < 0: the default */
     long stall_timeout_s; /* 0: the default */
@@ -55,6 +56,8 @@ static void usage(FILE *out)
           "      --offline-rate N      offline replies stream at N words a second\n"
           "                            (0: at once; default 0 in batch mode, 30 in the console)\n"
           "      --no-journal          do not write the session journal\n"
+          "      --theme NAME|FILE     the console's colours: dark (the default), light, mono,\n"
+          "                            high-contrast, or a theme file (doc/keys.md#themes)\n"
           "  -h, --help                show this help and exit\n"
           "  -V, --version             show the version and exit\n"
           "\n"
@@ -108,6 +111,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"handoff-execution", required_argument, NULL, 'H'},
         {"no-stream", no_argument, NULL, 'N'},
         {"no-journal", no_argument, NULL, 'J'},
+        {"theme", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -172,6 +176,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'J':
             o->no_journal = true;
+            break;
+        case 'T':
+            o->theme = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -445,8 +452,13 @@ int main(int argc, char **argv)
         status = run_batch(session, &o, batch_fd);
     else if (!prepare_backend(session, true))
         status = EXIT_COMMAND_FAILED;
-    else
-        status = console_run(session, profile_path);
+    else {
+        const char *env_key = getenv("MISTRAL_API_KEY");
+        bool mistral = o.backend ? strcmp(o.backend, "mistral") == 0 : env_key && *env_key;
+        struct console_options co = {profile_path, o.theme,
+                                     mistral ? (o.base_url ? o.base_url : "https://api.mistral.ai") : NULL};
+        status = console_run(session, &co);
+    }
     session_free(session);
 
 out:
