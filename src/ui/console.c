@@ -287,6 +287,23 @@ static void render_history(struct buf *out, const cJSON *ev)
     }
 }
 
+/* item as JSON indented by two blanks (a new string): cJSON indents with
+ * tabs, which the sanitizer would show as one blank. */
+static char *pretty_json(const cJSON *item)
+{
+    char *text = item ? cJSON_Print(item) : NULL;
+    struct buf out = BUF_INIT;
+
+    for (const char *q = text ? text : ""; *q; q++) {
+        if (*q == '\t')
+            buf_puts(&out, q > text && q[-1] == ':' ? " " : "  ");
+        else
+            buf_putc(&out, *q);
+    }
+    cJSON_free(text);
+    return buf_steal(&out);
+}
+
 /* Answers to commands open in an overlay. */
 static bool show_answer(struct console *c, const char *type, const cJSON *ev)
 {
@@ -304,10 +321,10 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
         render_agent_list(&text, ev);
         overlay_open(c->ov, "agents", buf_str(&text), false);
     } else if (strcmp(type, "agent.show") == 0) {
-        char *json = cJSON_Print(cJSON_GetObjectItemCaseSensitive(ev, "definition"));
+        char *json = pretty_json(cJSON_GetObjectItemCaseSensitive(ev, "definition"));
         title = xasprintf("agent %s", str(ev, "agent"));
-        overlay_open(c->ov, title, json ? json : "", false);
-        cJSON_free(json);
+        overlay_open(c->ov, title, json, false);
+        free(json);
     } else if (strcmp(type, "conversation.history") == 0) {
         render_history(&text, ev);
         title = xasprintf("history of %s, held by %s", str(ev, "conversation"), str(ev, "agent"));
@@ -541,13 +558,13 @@ void console_inspect(struct console *c)
         return;
     }
     ev = cJSON_Parse(r->raw);
-    pretty = ev ? cJSON_Print(ev) : NULL;
+    pretty = ev ? pretty_json(ev) : NULL;
     if (r->pieces > 1)
         title = xasprintf("event %.0f %s: the first of %u pieces", num(ev, "seq"), str(ev, "type"), r->pieces);
     else
         title = xasprintf("event %.0f %s", num(ev, "seq"), str(ev, "type"));
     overlay_open(c->ov, title, pretty ? pretty : r->raw, false);
-    cJSON_free(pretty);
+    free(pretty);
     cJSON_Delete(ev);
     free(title);
     console_mark_all(c);

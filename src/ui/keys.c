@@ -324,7 +324,8 @@ void keys_feed(struct console *c, const char *bytes, size_t n)
                     close_overlay(c);
                 cmdline_insert("\n"); /* Alt-Enter */
                 i += 2;
-            } else if (next == 0x1b) {
+            } else if (next == 0x1b || c->ov->open) {
+                /* Esc, then a key: over an overlay, Alt-keys mean nothing. */
                 lone_escape(c);
                 i += 1;
             } else {

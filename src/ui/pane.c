@@ -281,9 +281,10 @@ static void move_up(struct pane *p, int cols, size_t *bi, size_t *li, size_t k)
     }
 }
 
+/* Text columns: a blank margin on the left, the separator on the right. */
 static int content_cols(const struct pane *p)
 {
-    return p->r.w - (p->sep ? 1 : 0);
+    return p->r.w - (p->sep ? 1 : 0) - 1;
 }
 
 void pane_scroll(struct pane *p, int lines)
@@ -310,7 +311,7 @@ void pane_scroll(struct pane *p, int lines)
 static void paint_title(struct pane *p, struct console *c, bool focused)
 {
     attr_t title = c->attrs[focused ? ROLE_TITLE_FOCUSED : ROLE_TITLE];
-    int cols = content_cols(p);
+    int cols = p->r.w - (p->sep ? 1 : 0);
     enum theme_role state_role = ROLE_STATE_IDLE;
     struct buf state = BUF_INIT, name = BUF_INIT;
     int state_w, x;
@@ -386,7 +387,7 @@ static void paint_line(struct pane *p, struct console *c, struct block *b, size_
     default:
         break;
     }
-    wmove(p->win, y, 0);
+    wmove(p->win, y, 1);
     if (b->foldable && li == 0) {
         const char *marker = b->folded ? "\xE2\x96\xB8 " : "\xE2\x96\xBE "; /* ▸ ▾ */
         x += draw_text(p->win, marker, strlen(marker), cols, c->attrs[ROLE_TOOL]);
@@ -402,7 +403,7 @@ static void paint_line(struct pane *p, struct console *c, struct block *b, size_
         return;
     if (b->foldable || (*b->label && t > 0)) {
         x = 2;
-        wmove(p->win, y, x);
+        wmove(p->win, y, 1 + x);
     } else if (*b->label) {
         x += draw_text(p->win, b->label, strlen(b->label), cols, c->attrs[label_role]);
         x += draw_text(p->win, " ", 1, cols - x, c->attrs[text_role]);
@@ -478,7 +479,7 @@ void pane_paint(struct pane *p, struct console *c, bool focused)
         char more[32];
         int len = snprintf(more, sizeof more, "-MORE(%zu)-", p->lines_below);
         if (len < cols) {
-            wmove(p->win, rows, cols - len);
+            wmove(p->win, rows, 1 + cols - len);
             draw_text(p->win, more, (size_t)len, len, c->attrs[ROLE_MORE]);
         }
     }
