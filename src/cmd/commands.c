@@ -498,8 +498,8 @@ static const struct command_spec commands[] = {
     {"deny", "[TOOL_CALL_ID]", "refuse a call that waits for confirmation",
      "Without an id, every call that waits is denied; the agent answers without it.", 0, 1, NULL, NULL, cmd_deny},
     {"theme", "[THEME]", "switch the console's colours: dark, light, mono, high-contrast or a file",
-     "Without a name, shows the theme in use. A bad theme file is reported and the default theme is used.", 0, 1,
-     NULL, NULL, cmd_theme},
+     "Without a name, shows the theme in use. A bad theme file is reported and the default theme is used.", 0, 1, NULL,
+     NULL, cmd_theme},
     {"quit", "", "leave agentdeck", NULL, 0, 0, NULL, NULL, cmd_quit},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
 };

@@ -414,8 +414,7 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
             pane_set_state(p, PANE_WAITING, str(ev, "name"), run);
             free(text);
         }
-    } else if (strcmp(type, "run.done") == 0 || strcmp(type, "run.error") == 0 ||
-               strcmp(type, "run.cancelled") == 0) {
+    } else if (strcmp(type, "run.done") == 0 || strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
         c->tokens_in += (int64_t)num(usage, "prompt_tokens");
         c->tokens_out += (int64_t)num(usage, "completion_tokens");
@@ -708,8 +707,10 @@ static void theme_command(struct console *c, const char *args)
     } else if (console_set_theme(c, name, &error)) {
         console_say(c, ROLE_TEXT, "theme: %s", c->theme.name);
     } else {
-        console_say(c, ROLE_ERROR, "%s; %s", error, strstr(error, "no theme") ? "the theme is unchanged"
-                                                                              : "using the default theme");
+        if (strstr(error, "no theme named"))
+            console_say(c, ROLE_ERROR, "%s", error);
+        else
+            console_say(c, ROLE_ERROR, "Using the default theme: %s", error);
         timeline_add_notice(c->tl, ROLE_ERROR, error);
         free(error);
     }
@@ -951,6 +952,11 @@ int console_run(struct session *s, const struct console_options *o)
     c.exe_dir = exe_dir();
     c.theme_dirs[0] = xstrdup(PKGDATADIR "/themes");
     c.theme_dirs[1] = c.exe_dir ? xasprintf("%s/themes", c.exe_dir) : NULL;
+    /* AGENTDECK_THEMES: one more folder (the tests' source tree). */
+    if (getenv("AGENTDECK_THEMES") && c.theme_dirs[1])
+        c.theme_dirs[2] = xstrdup(getenv("AGENTDECK_THEMES"));
+    else if (getenv("AGENTDECK_THEMES"))
+        c.theme_dirs[1] = xstrdup(getenv("AGENTDECK_THEMES"));
     theme_init_default(&c.theme);
     if (o->theme)
         console_set_theme(&c, o->theme, &theme_error);
@@ -987,7 +993,7 @@ int console_run(struct session *s, const struct console_options *o)
     timeline_add_notice(&tl, ROLE_DIM, buf_str(&banner));
     buf_fini(&banner);
     if (theme_error) {
-        console_say(&c, ROLE_ERROR, "%s; using the default theme", theme_error);
+        console_say(&c, ROLE_ERROR, "Using the default theme: %s", theme_error);
         timeline_add_notice(&tl, ROLE_ERROR, theme_error);
         free(theme_error);
     } else {
@@ -1038,7 +1044,7 @@ int console_run(struct session *s, const struct console_options *o)
     free(c.message);
     free(c.hint);
     free(c.exe_dir);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         free(c.theme_dirs[i]);
     return 0;
 }

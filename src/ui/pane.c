@@ -89,8 +89,7 @@ static void drop_old_blocks(struct pane *p)
     p->cut = true;
 }
 
-struct block *pane_add(struct pane *p, enum block_kind kind, const char *entry_id, const char *label,
-                       const char *text)
+struct block *pane_add(struct pane *p, enum block_kind kind, const char *entry_id, const char *label, const char *text)
 {
     struct block *b = xcalloc(1, sizeof *b);
     struct buf l = BUF_INIT;

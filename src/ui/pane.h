@@ -63,8 +63,7 @@ struct pane *pane_new(const char *agent, const char *model);
 void pane_free(void *pane);
 
 /* Adds a block; label and text are untrusted and made safe here. */
-struct block *pane_add(struct pane *p, enum block_kind kind, const char *entry_id, const char *label,
-                       const char *text);
+struct block *pane_add(struct pane *p, enum block_kind kind, const char *entry_id, const char *label, const char *text);
 /* The newest block of entry_id, or NULL. */
 struct block *pane_find(struct pane *p, const char *entry_id);
 void pane_append(struct pane *p, struct block *b, const char *text);

@@ -51,8 +51,8 @@ struct console {
     struct theme theme;
     attr_t attrs[ROLE_COUNT];
     bool color;
-    char *exe_dir;    /* the folder of the binary: themes/ next to it */
-    char *theme_dirs[3];
+    char *exe_dir;       /* the folder of the binary: themes/ next to it */
+    char *theme_dirs[4]; /* NULL-terminated */
 
     struct vec panes; /* struct pane *, in the team's order */
     size_t focus;     /* a pane's index, or panes.len: the timeline */

@@ -67,7 +67,7 @@ class Screen:
         self.stty_path = os.path.join(self.dir, "stty")
         variables = {"LC_ALL": "C.UTF-8", "XDG_STATE_HOME": self.state_home, "HOME": self.home,
                      "XDG_CONFIG_HOME": os.path.join(self.home, ".config"), "INPUTRC": "/dev/null",
-                     "MISTRAL_API_KEY": ""}
+                     "MISTRAL_API_KEY": "", "AGENTDECK_THEMES": lib.srcpath("themes")}
         variables.update(env or {})
         argv = lib.command(args)
         script = ("cd %s && env %s %s 2>%s; echo \"agentdeck exited with status $?\"; stty -a >%s; exec sleep 3600"
