@@ -337,6 +337,12 @@ static void paint_title(struct pane *p, struct console *c, bool focused)
         buf_printf(&state, ": %s", p->detail);
     buf_putc(&state, ' ');
     state_w = (int)width_str(state.data, state.len);
+    if (state_w > cols / 2 && p->state == PANE_HANDED_OFF && p->detail) {
+        /* Narrow: the arrow says "handed off". */
+        buf_reset(&state);
+        buf_printf(&state, " \xE2\x87\xA2 %s ", p->detail);
+        state_w = (int)width_str(state.data, state.len);
+    }
     if (state_w > cols / 2)
         state_w = cols / 2;
 
@@ -344,11 +350,13 @@ static void paint_title(struct pane *p, struct console *c, bool focused)
     draw_clean(&name, p->agent, true);
     x = draw_text(p->win, " ", 1, cols, title);
     x += draw_text(p->win, name.data, name.len, cols - state_w - x, title | A_BOLD);
-    if (*p->model && cols - state_w - x > 12) {
+    if (*p->model) {
+        /* The model, whole or not at all. */
         buf_reset(&name);
         buf_puts(&name, "  ");
         draw_clean(&name, p->model, true);
-        x += draw_text(p->win, name.data, name.len, cols - state_w - x - 1, title);
+        if ((int)width_str(name.data, name.len) <= cols - state_w - x - 1)
+            x += draw_text(p->win, name.data, name.len, cols - state_w - x - 1, title);
     }
     draw_fill(p->win, cols - state_w, title);
     draw_text(p->win, state.data, state.len, state_w, c->attrs[state_role]);

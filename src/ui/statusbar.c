@@ -66,12 +66,15 @@ void statusbar_paint(struct console *c)
         buf_putc(&msg, ' ');
         draw_clean(&msg, c->message, true);
         buf_putc(&msg, ' ');
-        /* A message takes what it needs; the left part yields. */
-        int mw = (int)width_str(msg.data, msg.len);
+        /* A message takes the left part's place for a while: the left part
+         * stays when both fit. */
+        int mw = (int)width_str(msg.data, msg.len), lw = (int)width_str(clean.data, clean.len);
         if (mw > room)
             mw = room;
-        draw_text(w, clean.data, clean.len, room - mw, bar);
-        draw_fill(w, room - mw, bar);
+        if (lw + mw <= room) {
+            draw_text(w, clean.data, clean.len, lw, bar);
+            draw_fill(w, room - mw, bar);
+        }
         draw_text(w, msg.data, msg.len, mw, c->attrs[c->message_role] | A_REVERSE);
         buf_fini(&msg);
     } else {

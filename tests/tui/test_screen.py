@@ -137,6 +137,22 @@ def help_overlay_lists_commands_and_keys():
         text = s.wait_for("Keys:", "the help overlay")
         for part in ("/start AGENT TEXT...", "/theme", "PgUp, PgDn", "Shift-Tab", "Alt-Enter", "Ctrl-C"):
             check(part in text, "%r in the help:\n%s" % (part, s.dump()))
+        # Every key of the help is documented in doc/keys.md.
+        with open(tui.lib.srcpath("doc", "keys.md"), encoding="utf-8") as f:
+            doc = f.read()
+        keys = text.split("Keys:", 1)[1].split("\n")
+        checked = 0
+        for line in keys[1:]:
+            # The overlay's frame starts at column 2: what is left of it is a pane behind.
+            if line[2:3] != "│":
+                break
+            inner = line[3:].rstrip().rstrip("│").strip()
+            if not inner:
+                continue
+            key = inner.split("  ")[0].strip()
+            check("| %s |" % key in doc, "key %r of the help overlay documented in doc/keys.md" % key)
+            checked += 1
+        check(checked >= 15, "the keys read from the overlay: %d" % checked)
         s.key("Escape")
         s.wait_gone("Keys:", "the overlay closed")
         s.send_line("/help")
@@ -147,6 +163,27 @@ def help_overlay_lists_commands_and_keys():
         s.wait_for("start a new conversation with AGENT", "/help start")
         s.key("Escape")
         s.wait_gone("start a new conversation with AGENT")
+        s.check_clean_exit()
+
+
+@test
+def tool_calls_are_folded_and_open_on_a_click_or_f2():
+    with Screen(["--profile", tui.profile("finance.json"), "--offline-rate", "0"], width=100, height=30) as s:
+        s.wait_ready()
+        s.send_line("What was the ECB interest rate in 2023?")
+        text = s.wait_for("r1 in", "the run done")
+        check("▸ call get_interest_rate" in text and "▸ result" in text, "folded call and result:\n" + s.dump())
+        row = s.row_of("▸ call get_interest_rate")
+        col = s.lines()[row].index("▸ call")
+        # A click (SGR report, 1-based column and row) opens it.
+        s.raw(b"\x1b[<0;%d;%dM\x1b[<0;%d;%dm" % (col + 2, row + 1, col + 2, row + 1))
+        text = s.wait_for("▾ call get_interest_rate", "the call opened")
+        check("▸ result" in text, "the result still folded")
+        s.key("F2")
+        text = s.wait_for("▾ result", "F2 opened every fold")
+        check('"rate":' in text, "the result's text shown:\n" + s.dump())
+        s.key("F2")
+        s.wait_for(lambda t: "▸ call" in t and "▸ result" in t, "F2 again closed them")
         s.check_clean_exit()
 
 
