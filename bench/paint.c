@@ -6,7 +6,7 @@
  * and from outside (the byte written to the terminal to the echo read
  * back from it).
  *
- * Usage: bench/bench_paint [AGENTDECK [SECONDS [AGENTS [WORDS_PER_SECOND]]]]
+ * Usage: bench/bench_paint [AGENTDECK [SECONDS [AGENTS [WORDS_PER_SECOND [COLSxROWS]]]]]
  * (from the build folder after `make bench`; doc/benchmarks.md). */
 #include "config.h"
 
@@ -97,6 +97,7 @@ int main(int argc, char **argv)
     const char *rate = argc > 4 ? argv[4] : "200";
     char dir[] = "/tmp/agentdeck-bench-XXXXXX", profile[256], stats[256], tail[4096] = "";
     struct winsize ws = {48, 160, 0, 0};
+    unsigned cols, rows;
     double echo[4096], t0, t_start, at = 0;
     size_t nechos = 0;
     struct rusage ru;
@@ -104,6 +105,10 @@ int main(int argc, char **argv)
     pid_t pid;
     FILE *fp;
 
+    if (argc > 5 && sscanf(argv[5], "%ux%u", &cols, &rows) == 2) {
+        ws.ws_col = (unsigned short)cols;
+        ws.ws_row = (unsigned short)rows;
+    }
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;

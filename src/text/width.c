@@ -10,6 +10,8 @@
 
 int width_cp(uint32_t cp)
 {
+    if (cp >= 0x20 && cp < 0x7f)
+        return 1; /* most text: no need to ask the locale */
     if (cp == 0)
         return 0;
     return wcwidth((wchar_t)cp);
@@ -20,9 +22,15 @@ int width_cp(uint32_t cp)
 static size_t cluster(const char *s, size_t len, size_t *cols)
 {
     uint32_t cp;
-    size_t n = utf8_decode(s, len, &cp);
+    size_t n;
     int w;
 
+    /* ASCII followed by ASCII (or nothing) is one column, alone. */
+    if ((unsigned char)s[0] >= 0x20 && (unsigned char)s[0] < 0x7f && (len == 1 || (unsigned char)s[1] < 0x80)) {
+        *cols = 1;
+        return 1;
+    }
+    n = utf8_decode(s, len, &cp);
     if (n == 0)
         n = 1; /* a bad byte: shown as U+FFFD, one column */
     w = width_cp(cp);

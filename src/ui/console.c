@@ -125,6 +125,13 @@ static int64_t cpu_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t console_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void paint_too_small(void)
 {
     char line[128];
@@ -183,7 +190,7 @@ static void paint(struct console *c)
     c->paint_cpu_ns += cpu_ns() - cpu0;
     if (c->key_pending_ns) {
         int64_t *delay = xmalloc(sizeof *delay);
-        *delay = clock_now_ms() * 1000000 - c->key_pending_ns;
+        *delay = console_now_ns() - c->key_pending_ns;
         if (c->stats_path && c->echo_ns.len < 100000)
             vec_push(&c->echo_ns, delay);
         else

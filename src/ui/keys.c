@@ -254,7 +254,7 @@ void keys_feed(struct console *c, const char *bytes, size_t n)
     size_t i = 0, len;
 
     if (!c->key_pending_ns)
-        c->key_pending_ns = clock_now_ms() * 1000000;
+        c->key_pending_ns = console_now_ns();
     buf_append(&in, pending.data, pending.len);
     buf_append(&in, bytes, n);
     buf_reset(&pending);

@@ -93,6 +93,7 @@ struct console {
 
 /* ---- console.c ---- */
 void console_mark(struct console *c); /* schedules a frame */
+int64_t console_now_ns(void);         /* the monotonic clock, for the figures */
 void console_mark_all(struct console *c);
 void console_say(struct console *c, enum theme_role role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void console_submit(struct console *c, const char *line);
