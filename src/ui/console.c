@@ -948,6 +948,14 @@ int console_run(struct session *s, const struct console_options *o)
     struct buf banner = BUF_INIT;
 
     start_locale();
+    c.screen = newterm(NULL, stdout, stdin);
+    if (!c.screen) {
+        const char *term = getenv("TERM");
+        fprintf(stderr, "agentdeck: cannot drive the terminal \"%s\" (check TERM; tmux, xterm and screen work)\n",
+                term ? term : "");
+        return 2;
+    }
+    set_term(c.screen);
     c.tl = &tl;
     c.ov = &ov;
     timeline_init(&tl);
@@ -974,14 +982,14 @@ int console_run(struct session *s, const struct console_options *o)
     s->deltas = true; /* replies stream in */
     c.sink = event_stream_add_sink(&s->events, &sink);
     keys_init();
+    fatal_console = &c;
+    /* From here on stderr shows in the timeline: readline's complaints
+     * about ~/.inputrc too. */
+    redirect_stderr(&c);
     hist = history_path();
     cmdline_init(&c, hist);
     free(hist);
 
-    fatal_console = &c;
-    redirect_stderr(&c);
-    c.screen = newterm(NULL, stdout, stdin);
-    set_term(c.screen);
     raw();
     noecho();
     nonl();
