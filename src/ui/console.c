@@ -135,11 +135,10 @@ int64_t console_now_ns(void)
 static void paint_too_small(void)
 {
     char line[128];
-    int len = snprintf(line, sizeof line, "Terminal too small (%dx%d): agentdeck needs at least 50x14.", COLS, LINES);
+    snprintf(line, sizeof line, "Terminal too small (%dx%d): agentdeck needs at least 50x14.", COLS, LINES);
     werase(stdscr);
     mvwaddnstr(stdscr, LINES / 2 - 1, 0, line, COLS);
     mvwaddnstr(stdscr, LINES / 2, 0, "Make the window larger; /quit or Ctrl-C twice leaves.", COLS);
-    (void)len;
     wnoutrefresh(stdscr);
 }
 

@@ -249,9 +249,11 @@ static size_t first_serial(const struct timeline *tl)
 static size_t bottom_index(const struct timeline *tl)
 {
     size_t first = first_serial(tl);
+    if (!tl->scroll.follow && tl->scroll.anchor < first)
+        return 0; /* the anchor was dropped: the oldest left */
     if (tl->scroll.follow || tl->scroll.anchor - first >= tl->rows.len)
         return tl->rows.len - 1;
-    return tl->scroll.anchor < first ? 0 : tl->scroll.anchor - first;
+    return tl->scroll.anchor - first;
 }
 
 void timeline_scroll(struct timeline *tl, int lines)

@@ -23,8 +23,9 @@ struct rect {
 };
 
 /* Where a scrolled view stands: following the newest line, or with its
- * bottom row on line `line` of item `anchor` (a serial number, so that
- * dropping old items or a new width does not move it). */
+ * bottom row on item `anchor` (a serial number, so that dropping old items
+ * does not move it); in a pane, at the line that starts at byte `offset`
+ * of the block's text, so that a new width does not move it either. */
 struct scroll {
     bool follow;
     uint64_t anchor;
