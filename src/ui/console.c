@@ -36,6 +36,8 @@ enum {
     ESC_WAIT_MS = 25,      /* an Esc with nothing after it for this long is the Esc key */
 };
 
+static const int console_signals[] = {SIGWINCH, SIGCONT, SIGINT, SIGTERM, SIGHUP};
+
 /* Terminal modes of our own: mouse reports (SGR) and bracketed paste. */
 static const char modes_on[] = "\033[?1000h\033[?1006h\033[?2004h";
 static const char modes_off[] = "\033[?2004l\033[?1006l\033[?1000l";
@@ -815,6 +817,14 @@ static void on_signal(struct loop *loop, int signo, void *ud)
     }
 }
 
+/* After the console: its handlers would reach a console that is gone. */
+static void on_late_signal(struct loop *loop, int signo, void *ud)
+{
+    struct session *s = ud;
+    if (signo != SIGWINCH && signo != SIGCONT)
+        s->interrupted = true;
+}
+
 static bool console_done(void *ud)
 {
     struct console *c = ud;
@@ -1017,17 +1027,16 @@ int console_run(struct session *s, const struct console_options *o)
     }
 
     c.stdin_watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, &c);
-    loop_on_signal(s->loop, SIGWINCH, on_signal, &c);
-    loop_on_signal(s->loop, SIGCONT, on_signal, &c);
-    loop_on_signal(s->loop, SIGINT, on_signal, &c);
-    loop_on_signal(s->loop, SIGTERM, on_signal, &c);
-    loop_on_signal(s->loop, SIGHUP, on_signal, &c);
+    for (size_t i = 0; i < sizeof console_signals / sizeof console_signals[0]; i++)
+        loop_on_signal(s->loop, console_signals[i], on_signal, &c);
     console_mark_all(&c);
     loop_run_until(s->loop, console_done, &c);
 
     /* Runs still going end now. */
     c.quit = true;
     loop_unwatch(s->loop, c.stdin_watch);
+    for (size_t i = 0; i < sizeof console_signals / sizeof console_signals[0]; i++)
+        loop_on_signal(s->loop, console_signals[i], on_late_signal, s);
     session_cancel_runs(s, "quit");
     runner_reap(s);
     event_stream_remove_sink(&s->events, c.sink);
