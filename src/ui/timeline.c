@@ -245,12 +245,17 @@ static size_t first_serial(const struct timeline *tl)
     return tl->rows.len ? ((struct tl_row *)tl->rows.items[0])->serial : tl->next_serial;
 }
 
+static int content_rows(const struct timeline *tl);
+
 /* Index of the bottom row drawn. */
 static size_t bottom_index(const struct timeline *tl)
 {
     size_t first = first_serial(tl);
-    if (!tl->scroll.follow && tl->scroll.anchor < first)
-        return 0; /* the anchor was dropped: the oldest left */
+    if (!tl->scroll.follow && tl->scroll.anchor < first) {
+        /* The anchor was dropped: the oldest page left. */
+        size_t rows = content_rows(tl) > 0 ? (size_t)content_rows(tl) : 1;
+        return rows - 1 < tl->rows.len - 1 ? rows - 1 : tl->rows.len - 1;
+    }
     if (tl->scroll.follow || tl->scroll.anchor - first >= tl->rows.len)
         return tl->rows.len - 1;
     return tl->scroll.anchor - first;
