@@ -22,16 +22,11 @@ int draw_text(WINDOW *w, const char *text, size_t len, int cols, attr_t attr)
     return (int)used;
 }
 
-void draw_fill(WINDOW *w, int to, attr_t attr)
+void draw_row(WINDOW *w, int y, int cols, attr_t attr)
 {
-    int y, x;
-
-    getyx(w, y, x);
-    (void)y;
-    wattrset(w, (int)attr);
-    for (; x < to; x++)
-        waddch(w, ' ');
-    wattrset(w, A_NORMAL);
+    if (cols > 0)
+        mvwhline(w, y, 0, ' ' | attr, cols);
+    wmove(w, y, 0);
 }
 
 void draw_clean(struct buf *out, const char *untrusted, bool one_line)

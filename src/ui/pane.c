@@ -346,7 +346,7 @@ static void paint_title(struct pane *p, struct console *c, bool focused)
     if (state_w > cols / 2)
         state_w = cols / 2;
 
-    wmove(p->win, 0, 0);
+    draw_row(p->win, 0, cols, title);
     draw_clean(&name, p->agent, true);
     x = draw_text(p->win, " ", 1, cols, title);
     x += draw_text(p->win, name.data, name.len, cols - state_w - x, title | A_BOLD);
@@ -358,9 +358,8 @@ static void paint_title(struct pane *p, struct console *c, bool focused)
         if ((int)width_str(name.data, name.len) <= cols - state_w - x - 1)
             x += draw_text(p->win, name.data, name.len, cols - state_w - x - 1, title);
     }
-    draw_fill(p->win, cols - state_w, title);
+    wmove(p->win, 0, cols - state_w);
     draw_text(p->win, state.data, state.len, state_w, c->attrs[state_role]);
-    draw_fill(p->win, cols, title);
     buf_fini(&state);
     buf_fini(&name);
 }

@@ -32,12 +32,11 @@ void statusbar_paint(struct console *c)
     if (!w)
         return;
     werase(w);
-    wmove(w, 0, 0);
+    draw_row(w, 0, cols, bar);
     if (c->hint) {
         draw_clean(&clean, c->hint, true);
         draw_text(w, " ", 1, cols, bar);
         draw_text(w, clean.data, clean.len, cols - 1, bar);
-        draw_fill(w, cols, bar);
         buf_fini(&clean);
         wnoutrefresh(w);
         return;
@@ -73,16 +72,15 @@ void statusbar_paint(struct console *c)
             mw = room;
         if (lw + mw <= room) {
             draw_text(w, clean.data, clean.len, lw, bar);
-            draw_fill(w, room - mw, bar);
+            wmove(w, 0, room - mw);
         }
         draw_text(w, msg.data, msg.len, mw, c->attrs[c->message_role] | A_REVERSE);
         buf_fini(&msg);
     } else {
         draw_text(w, clean.data, clean.len, cols - rw, bar);
     }
-    draw_fill(w, cols - rw, bar);
+    wmove(w, 0, cols - rw);
     draw_text(w, right.data, right.len, rw, bar);
-    draw_fill(w, cols, bar);
     wnoutrefresh(w);
     buf_fini(&left);
     buf_fini(&right);

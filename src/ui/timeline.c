@@ -342,15 +342,14 @@ void timeline_paint(struct timeline *tl, struct console *c, bool focused)
     char head[64];
 
     werase(tl->win);
-    wmove(tl->win, 0, 0);
+    draw_row(tl->win, 0, cols, title);
     snprintf(head, sizeof head, " timeline  %zu event%s", tl->rows.len, tl->rows.len == 1 ? "" : "s");
     draw_text(tl->win, head, strlen(head), cols, title);
     if (focused && cols > 60) {
         static const char keys[] = "Up/Down select, Enter inspects ";
-        draw_fill(tl->win, cols - (int)strlen(keys), title);
+        wmove(tl->win, 0, cols - (int)strlen(keys));
         draw_text(tl->win, keys, strlen(keys), cols, title);
     }
-    draw_fill(tl->win, cols, title);
     tl->lines_below = 0;
     if (!tl->rows.len || rows <= 0)
         return;
@@ -365,6 +364,8 @@ void timeline_paint(struct timeline *tl, struct console *c, bool focused)
         int x = 0;
         char kind[16];
 
+        if (selected)
+            draw_row(tl->win, 1 + (int)(i - top), cols, base);
         wmove(tl->win, 1 + (int)(i - top), 0);
         if (show_time) {
             x += draw_text(tl->win, r->time, 8, cols - x, selected ? base : c->attrs[ROLE_DIM]);
@@ -379,8 +380,6 @@ void timeline_paint(struct timeline *tl, struct console *c, bool focused)
         snprintf(kind, sizeof kind, " %-8s", r->kind);
         x += draw_text(tl->win, kind, strlen(kind), cols - x, role);
         draw_text(tl->win, r->text, strlen(r->text), cols - x, role);
-        if (selected)
-            draw_fill(tl->win, cols, base);
     }
     if (!tl->scroll.follow) {
         char more[32];

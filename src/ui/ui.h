@@ -119,8 +119,10 @@ struct pane *console_find_pane(struct console *c, const char *agent);
 /* Draws drawable UTF-8 text at the cursor in attr, at most cols columns;
  * returns the columns used. */
 int draw_text(WINDOW *w, const char *text, size_t len, int cols, attr_t attr);
-/* Fills the rest of the row from the cursor up to column `to` with blanks in attr. */
-void draw_fill(WINDOW *w, int to, attr_t attr);
+/* Fills row y from column 0 to cols with blanks in attr, for text drawn
+ * over it (by position: a text that ends at the right edge moves the
+ * cursor to the next row). */
+void draw_row(WINDOW *w, int y, int cols, attr_t attr);
 /* Appends untrusted text made safe and drawable (sanitize + width). */
 void draw_clean(struct buf *out, const char *untrusted, bool one_line);
 
