@@ -56,7 +56,7 @@ def support_question_hands_off_to_billing_who_answers_streaming():
 
 @test
 def typing_is_not_blocked_by_streaming():
-    with Screen(SUPPORT + ["--offline-rate", "8"]) as s:
+    with Screen(SUPPORT + ["--offline-rate", "4"]) as s:
         s.wait_ready()
         s.send_line("Why was I charged twice?")
         s.wait_for(lambda t: "streaming" in t, "billing streaming")
@@ -71,6 +71,21 @@ def typing_is_not_blocked_by_streaming():
         s.wait_for("cancelled with Ctrl-C", "the cancellation")
         s.key("C-u")
         s.wait_for(lambda t: s.lines()[-1] == "agentdeck>", "the line emptied")
+        s.check_clean_exit()
+
+
+@test
+def agents_created_and_deleted_get_and_lose_a_pane():
+    with Screen(SUPPORT, width=140, height=40) as s:
+        s.wait_ready()
+        s.send_line("/agent create auditor --model small-model --handoff cs")
+        s.wait_for(lambda t: title_row(s, "auditor") is not None and "small-model" in t, "auditor's pane")
+        for name in ("cs", "technical", "billing", "sales"):
+            check(title_row(s, name) is not None, "%s still shown:\n%s" % (name, s.dump()))
+        s.send_line("/agent delete auditor")
+        s.wait_for(lambda t: title_row(s, "auditor") is None, "auditor's pane gone")
+        s.send_line("/frobnicate")
+        s.wait_for("unknown command /frobnicate", "a command's error in the status bar")
         s.check_clean_exit()
 
 
