@@ -33,6 +33,7 @@ struct options {
     bool keep_going;
     bool no_journal;
     const char *base_url;
+    const char *theme;
     const char *api_key_file;
     int retries;          /* < 0: the default */
     long stall_timeout_s; /* 0: the default */
@@ -59,6 +60,8 @@ static void usage(FILE *out)
           "      --no-journal          do not write the session journal\n"
           "      --listen PATH         open a Unix socket at PATH: each line EVENT DATA\n"
           "                            written to it fires EVENT (see /on and /emit)\n"
+          "      --theme NAME|FILE     the console's colours: dark (the default), light, mono,\n"
+          "                            high-contrast, or a theme file (doc/keys.md#themes)\n"
           "  -h, --help                show this help and exit\n"
           "  -V, --version             show the version and exit\n"
           "\n"
@@ -113,6 +116,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"no-stream", no_argument, NULL, 'N'},
         {"no-journal", no_argument, NULL, 'J'},
         {"listen", required_argument, NULL, 'L'},
+        {"theme", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -180,6 +184,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'L':
             o->listen = optarg;
+            break;
+        case 'T':
+            o->theme = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -459,7 +466,11 @@ int main(int argc, char **argv)
     } else if (!prepare_backend(session, true)) {
         status = EXIT_COMMAND_FAILED;
     } else {
-        status = console_run(session, profile_path);
+        const char *env_key = getenv("MISTRAL_API_KEY");
+        bool mistral = o.backend ? strcmp(o.backend, "mistral") == 0 : env_key && *env_key;
+        struct console_options co = {profile_path, o.theme,
+                                     mistral ? (o.base_url ? o.base_url : "https://api.mistral.ai") : NULL};
+        status = console_run(session, &co);
     }
     listener_close(listener);
     session_free(session);

@@ -484,6 +484,12 @@ static enum cmd_status cmd_deny(struct cmd_call *call)
     return confirm(call, false);
 }
 
+/* The console handles /theme itself (it changes the screen); this runs in batch mode only. */
+static enum cmd_status cmd_theme(struct cmd_call *call)
+{
+    return cmd_fail(call, "/theme changes the console's colours; batch mode has no screen");
+}
+
 static enum cmd_status cmd_quit(struct cmd_call *call)
 {
     return CMD_QUIT;
@@ -543,6 +549,9 @@ static const struct command_spec commands[] = {
      NULL, cmd_allow},
     {"deny", "[TOOL_CALL_ID]", "refuse a call that waits for confirmation",
      "Without an id, every call that waits is denied; the agent answers without it.", 0, 1, NULL, NULL, cmd_deny},
+    {"theme", "[THEME]", "switch the console's colours: dark, light, mono, high-contrast or a file",
+     "Without a name, shows the theme in use. A bad theme file is reported and the default theme is used.", 0, 1, NULL,
+     NULL, cmd_theme},
     {"quit", "", "leave agentdeck", NULL, 0, 0, NULL, NULL, cmd_quit},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
 };

@@ -1,500 +1,1073 @@
-/* The console, line mode: GNU readline in callback mode on the event loop,
- * with the event stream printed as readable lines above the prompt. Streamed
- * replies grow in place, a word at a time, while the user types. */
+/* The console: start-up and teardown of curses and readline, the event
+ * sink that builds the panes and the timeline from the event stream, the
+ * actions of the keys, and the one painter, run by a frame timer. */
 #include "config.h"
 
 #include "ui/console.h"
 
-#include <readline/history.h>
-#include <readline/readline.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd/command.h"
-#include "core/buf.h"
+#include "core/clock.h"
 #include "core/xalloc.h"
 #include "orch/runner.h"
-#include "text/sanitize.h"
+#include "ui/cmdline.h"
+#include "ui/keys.h"
+#include "ui/overlay.h"
+#include "ui/pane.h"
+#include "ui/timeline.h"
 
-struct console {
-    struct session *s;
-    bool quit;
-    struct buf partial;   /* the streamed line now shown above the prompt */
-    char *streaming;      /* entry id whose deltas are being shown */
-    struct buf text;      /* its text so far */
-    size_t lines_printed; /* its wrapped lines that have scrolled up */
-    bool partial_shown;
-    bool in_line_handler;
-    bool input_closed; /* Ctrl-D: quit once no run is in flight */
-    uint64_t stdin_watch;
+enum {
+    FRAME_MS = 16,         /* at most about 60 frames a second */
+    MESSAGE_MS = 6000,     /* how long a status message stays */
+    CTRL_C_QUIT_MS = 2000, /* a second Ctrl-C within this quits */
+    ESC_WAIT_MS = 25,      /* an Esc with nothing after it for this long is the Esc key */
 };
 
-static struct console *the_console; /* readline's line handler has no user data */
+static const int console_signals[] = {SIGWINCH, SIGCONT, SIGINT, SIGTERM, SIGHUP};
 
-static int term_width(void)
+/* Terminal modes of our own: mouse reports (SGR) and bracketed paste. */
+static const char modes_on[] = "\033[?1000h\033[?1006h\033[?2004h";
+static const char modes_off[] = "\033[?2004l\033[?1006l\033[?1000l";
+
+static void write_all(int fd, const char *s)
 {
-    struct winsize ws;
-    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
-        return ws.ws_col;
-    return 80;
+    size_t len = strlen(s);
+    while (len) {
+        ssize_t n = write(fd, s, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        s += n;
+        len -= (size_t)n;
+    }
 }
 
-/* Prints text above the prompt, keeping what the user is typing. */
-static void print_above(struct console *c, const char *untrusted)
+static struct console *fatal_console; /* for the fatal hook, which takes no data */
+
+/* Before a fatal error aborts: give the terminal back. */
+static void restore_terminal(void)
 {
-    struct buf clean = BUF_INIT;
-    const char *text;
-    char *saved;
-    int point;
-
-    /* Whatever the callers missed, nothing reaches the terminal raw. */
-    sanitize_append(&clean, untrusted, false);
-    text = buf_str(&clean);
-    if (c->in_line_handler || c->input_closed) {
-        /* Readline has left the accepted line and shows a fresh prompt
-         * when the handler returns (or shows none, input being closed):
-         * plain printing is right here. */
-        fputs(text, stdout);
-        fflush(stdout);
-        buf_fini(&clean);
-        return;
-    }
-    saved = rl_copy_text(0, rl_end);
-    point = rl_point;
-
-    rl_save_prompt();
-    rl_replace_line("", 0);
-    rl_redisplay();
-    fputs("\r\033[K", stdout);
-    if (c->partial_shown) {
-        fputs("\033[A\r\033[K", stdout);
-        c->partial_shown = false;
-    }
-    fputs(text, stdout);
-    if (c->partial.len) {
-        fputs(buf_str(&c->partial), stdout);
-        fputc('\n', stdout);
-        c->partial_shown = true;
-    }
     fflush(stdout);
-    rl_restore_prompt();
-    rl_replace_line(saved, 0);
-    rl_point = point;
-    rl_forced_update_display();
-    free(saved);
-    buf_fini(&clean);
+    write_all(STDOUT_FILENO, modes_off);
+    endwin();
+    if (fatal_console && fatal_console->saved_stderr >= 0)
+        dup2(fatal_console->saved_stderr, STDERR_FILENO);
 }
 
-static const char *str(const cJSON *ev, const char *key)
+/* ---- marking and painting ------------------------------------------------ */
+
+static void paint(struct console *c);
+
+static void on_frame(struct loop *loop, void *ud)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, key);
+    struct console *c = ud;
+    c->frame_timer = 0;
+    paint(c);
+}
+
+void console_mark(struct console *c)
+{
+    int64_t wait;
+    if (c->frame_timer || c->quit)
+        return;
+    wait = c->last_frame_ms + FRAME_MS - clock_now_ms();
+    c->frame_timer = loop_timer_add(c->s->loop, wait > 0 ? wait : 0, on_frame, c);
+}
+
+void console_mark_all(struct console *c)
+{
+    c->dirty_all = true;
+    console_mark(c);
+}
+
+static void on_message_expired(struct loop *loop, void *ud)
+{
+    struct console *c = ud;
+    c->message_timer = 0;
+    free(c->message);
+    c->message = NULL;
+    c->dirty_status = true;
+    console_mark(c);
+}
+
+void console_say(struct console *c, enum theme_role role, const char *fmt, ...)
+{
+    va_list ap;
+
+    free(c->message);
+    va_start(ap, fmt);
+    c->message = xvasprintf(fmt, ap);
+    va_end(ap);
+    c->message_role = role;
+    if (c->message_timer)
+        loop_timer_cancel(c->s->loop, c->message_timer);
+    c->message_timer = loop_timer_add(c->s->loop, MESSAGE_MS, on_message_expired, c);
+    c->dirty_status = true;
+    console_mark(c);
+}
+
+static int64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t console_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void paint_too_small(void)
+{
+    char line[128];
+    snprintf(line, sizeof line, "Terminal too small (%dx%d): agentdeck needs at least 50x14.", COLS, LINES);
+    werase(stdscr);
+    mvwaddnstr(stdscr, LINES / 2 - 1, 0, line, COLS);
+    mvwaddnstr(stdscr, LINES / 2, 0, "Make the window larger; /quit or Ctrl-C twice leaves.", COLS);
+    wnoutrefresh(stdscr);
+}
+
+static void paint(struct console *c)
+{
+    int64_t cpu0 = cpu_ns();
+    bool all, any = false;
+    size_t n = c->panes.len;
+
+    c->last_frame_ms = clock_now_ms();
+    if (c->relayout) {
+        werase(stdscr);
+        wnoutrefresh(stdscr);
+        layout_apply(c);
+    }
+    all = c->dirty_all;
+    if (c->too_small) {
+        paint_too_small();
+        curs_set(0);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            struct pane *p = c->panes.items[i];
+            if (p->visible && p->win && (p->dirty || all)) {
+                pane_paint(p, c, c->focus == i);
+                wnoutrefresh(p->win);
+                any = true;
+            }
+            p->dirty = false;
+        }
+        if (c->tl->visible && c->tl->win && (c->tl->dirty || all)) {
+            timeline_paint(c->tl, c, c->focus >= n);
+            wnoutrefresh(c->tl->win);
+            any = true;
+        }
+        c->tl->dirty = false;
+        if (c->dirty_status || all)
+            statusbar_paint(c);
+        c->dirty_status = false;
+        if (c->ov->open && (any || all || c->ov->dirty))
+            overlay_paint(c->ov, c);
+        curs_set(c->ov->open ? 0 : 1);
+        /* The command line last: the cursor stays in it. */
+        cmdline_paint(c);
+    }
+    doupdate();
+    c->dirty_all = false;
+    c->frames++;
+    c->paint_cpu_ns += cpu_ns() - cpu0;
+    if (c->key_pending_ns) {
+        int64_t *delay = xmalloc(sizeof *delay);
+        *delay = console_now_ns() - c->key_pending_ns;
+        if (c->stats_path && c->echo_ns.len < 100000)
+            vec_push(&c->echo_ns, delay);
+        else
+            free(delay);
+        c->key_pending_ns = 0;
+    }
+}
+
+/* ---- the event sink -------------------------------------------------------- */
+
+static const char *str(const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsString(item) ? item->valuestring : "";
 }
 
-static double num(const cJSON *ev, const char *key)
+static double num(const cJSON *obj, const char *key)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, key);
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsNumber(item) ? item->valuedouble : 0;
 }
 
-/* Untrusted text, made harmless (text/sanitize.h). */
-static void put_text(struct buf *out, const char *text, bool one_line)
+struct pane *console_find_pane(struct console *c, const char *agent)
 {
-    sanitize_append(out, text, one_line);
-}
-
-static void put_clean(struct buf *out, const char *text)
-{
-    put_text(out, text, false);
-}
-
-/* Columns a UTF-8 string takes, counting each character as one. */
-static size_t columns(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        n += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return n;
-}
-
-/* Word-wraps text to width into lines (new strings). A line that wraps
- * goes on indented by two spaces; so does every line after the first when
- * body is set (a message's text under its "agent: " label). */
-static void wrap_lines(const char *text, size_t width, bool body, struct vec *lines)
-{
-    const char *p = text;
-    bool wrapped = false;
-
-    do {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        bool indent = wrapped || (body && lines->len);
-        size_t room = indent ? width - 2 : width;
-        size_t cut = len;
-
-        if (columns(p, len) > room) {
-            /* The last blank that keeps the line within room. */
-            size_t fit = 0;
-            for (size_t i = 0; i < len && columns(p, i + 1) <= room; i++)
-                fit = i + 1;
-            cut = fit;
-            while (cut > 0 && p[cut] != ' ')
-                cut--;
-            if (cut == 0)
-                cut = fit ? fit : 1;
-            while (cut < len && (((unsigned char)p[cut] & 0xc0) == 0x80))
-                cut++;
-        }
-        vec_push(lines, xasprintf("%s%.*s", indent ? "  " : "", (int)cut, p));
-        wrapped = cut < len;
-        p += cut;
-        if (*p == ' ' && wrapped)
-            p++;
-        else if (*p == '\n')
-            p++;
-    } while (*p);
-}
-
-static void stream_delta(struct console *c, const cJSON *ev)
-{
-    const char *id = str(ev, "entry_id");
-    struct buf done = BUF_INIT;
-    struct vec lines;
-
-    if (!c->streaming || strcmp(c->streaming, id) != 0) {
-        /* Another reply's half line stays on screen as it is. */
-        c->partial_shown = false;
-        free(c->streaming);
-        c->streaming = xstrdup(id);
-        buf_reset(&c->text);
-        put_clean(&c->text, str(ev, "agent"));
-        buf_puts(&c->text, ": ");
-        c->lines_printed = 0;
+    for (size_t i = 0; i < c->panes.len; i++) {
+        struct pane *p = c->panes.items[i];
+        if (strcmp(p->agent, agent) == 0)
+            return p;
     }
-    put_clean(&c->text, str(ev, "content"));
-    /* Every line but the last is complete and scrolls up for good; the
-     * last one grows in place above the prompt. The whole reply is wrapped
-     * again on each delta: fine for this line console, which the curses
-     * console (issue 4) replaces. */
-    vec_init(&lines, free);
-    wrap_lines(buf_str(&c->text), (size_t)term_width() - 1, true, &lines);
-    for (; c->lines_printed + 1 < lines.len; c->lines_printed++)
-        buf_printf(&done, "%s\n", (char *)lines.items[c->lines_printed]);
-    buf_reset(&c->partial);
-    buf_puts(&c->partial, vec_last(&lines));
-    vec_fini(&lines);
-    print_above(c, buf_str(&done));
-    buf_fini(&done);
+    return NULL;
 }
 
-/* Appends text word-wrapped to the terminal. */
-static void put_wrapped(struct buf *out, const char *text, bool body)
+/* The run ended: panes still busy in it are idle now. */
+static void end_run(struct console *c, const char *run)
 {
-    struct vec lines;
-    vec_init(&lines, free);
-    wrap_lines(text, (size_t)term_width() - 1, body, &lines);
-    for (size_t i = 0; i < lines.len; i++)
-        buf_printf(out, "%s\n", (char *)lines.items[i]);
-    vec_fini(&lines);
+    for (size_t i = 0; i < c->panes.len; i++) {
+        struct pane *p = c->panes.items[i];
+        if (p->run && strcmp(p->run, run) == 0 && p->state != PANE_HANDED_OFF && p->state != PANE_ERROR)
+            pane_set_state(p, PANE_IDLE, NULL, NULL);
+    }
 }
 
-static void end_stream(struct console *c)
+static void add_pane(struct console *c, const char *agent, const char *model)
 {
-    free(c->streaming);
-    c->streaming = NULL;
-    buf_reset(&c->partial);
-    buf_reset(&c->text);
+    vec_push(&c->panes, pane_new(agent, model));
+    c->relayout = true;
 }
 
-/* One line an agent: name, model, handoffs, description. */
+static void remove_pane(struct console *c, const char *agent)
+{
+    for (size_t i = 0; i < c->panes.len; i++) {
+        struct pane *p = c->panes.items[i];
+        if (strcmp(p->agent, agent) != 0)
+            continue;
+        pane_free(vec_remove(&c->panes, i));
+        if (c->focus > i || c->focus > c->panes.len)
+            c->focus--;
+        if (c->last_pane >= c->panes.len)
+            c->last_pane = c->panes.len ? c->panes.len - 1 : 0;
+        c->relayout = true;
+        return;
+    }
+}
+
 static void render_agent_list(struct buf *out, const cJSON *ev)
 {
     const cJSON *agent;
-
     cJSON_ArrayForEach(agent, cJSON_GetObjectItemCaseSensitive(ev, "agents")) {
         const cJSON *handoff;
-        const char *sep = " => ";
-        buf_printf(out, "  %-12s %-22s", str(agent, "name"), str(agent, "model"));
+        const char *sep = "  hands off to ";
+        buf_printf(out, "%-12s %s", str(agent, "name"), str(agent, "model"));
         cJSON_ArrayForEach(handoff, cJSON_GetObjectItemCaseSensitive(agent, "handoffs")) {
             buf_printf(out, "%s%s", sep, cJSON_IsString(handoff) ? handoff->valuestring : "");
             sep = ", ";
         }
-        if (*str(agent, "description")) {
-            buf_puts(out, "\n      ");
-            put_clean(out, str(agent, "description"));
-        }
-        buf_putc(out, '\n');
+        if (*str(agent, "description"))
+            buf_printf(out, "\n    %s", str(agent, "description"));
+        buf_puts(out, "\n\n");
     }
 }
 
-/* Pretty JSON with two-space indents. */
-static void render_json(struct buf *out, const cJSON *item)
-{
-    char *pretty = item ? cJSON_Print(item) : NULL;
-    if (!pretty)
-        return;
-    for (const char *p = pretty; *p; p++) {
-        if (*p == '\t')
-            buf_puts(out, "  ");
-        else
-            buf_putc(out, *p);
-    }
-    buf_putc(out, '\n');
-    cJSON_free(pretty);
-}
-
-/* One line an entry: its id, its agent, and what it holds. */
 static void render_history(struct buf *out, const cJSON *ev)
 {
     const cJSON *e;
-
-    buf_printf(out, "-- %s, held by %s\n", str(ev, "conversation"), str(ev, "agent"));
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(ev, "entries")) {
         const char *type = str(e, "type");
-        buf_printf(out, "  %-14s %-10s ", str(e, "entry_id"), str(e, "agent"));
-        if (strcmp(type, "message.input") == 0 || strcmp(type, "message.output") == 0) {
-            buf_printf(out, "%s ", strcmp(type, "message.input") == 0 ? "<<" : ">>");
-            put_text(out, str(e, "content"), true);
-        } else if (strcmp(type, "function.call") == 0) {
-            buf_printf(out, "calls %s ", str(e, "name"));
-            put_clean(out, str(e, "arguments"));
-        } else if (strcmp(type, "function.result") == 0) {
-            buf_puts(out, "result ");
-            put_text(out, str(e, "result"), true);
-        } else if (strcmp(type, "agent.handoff") == 0) {
-            buf_printf(out, "=> %s", str(e, "next_agent"));
-        } else {
+        buf_printf(out, "%-14s %-10s ", str(e, "entry_id"), str(e, "agent"));
+        if (strcmp(type, "message.input") == 0)
+            buf_printf(out, "you: %s", str(e, "content"));
+        else if (strcmp(type, "message.output") == 0)
+            buf_printf(out, "%s", str(e, "content"));
+        else if (strcmp(type, "function.call") == 0)
+            buf_printf(out, "calls %s %s", str(e, "name"), str(e, "arguments"));
+        else if (strcmp(type, "function.result") == 0)
+            buf_printf(out, "result: %s", str(e, "result"));
+        else if (strcmp(type, "agent.handoff") == 0)
+            buf_printf(out, "\xE2\x87\xA2 %s", str(e, "next_agent"));
+        else
             buf_printf(out, "%s %s", type, str(e, "name"));
-        }
         buf_putc(out, '\n');
     }
 }
 
-static void render_event(void *ud, const cJSON *ev, const char *json)
+/* item as JSON indented by two blanks (a new string): cJSON indents with
+ * tabs, which the sanitizer would show as one blank. */
+static char *pretty_json(const cJSON *item)
 {
-    struct console *c = ud;
-    const char *type = str(ev, "type");
+    char *text = item ? cJSON_Print(item) : NULL;
     struct buf out = BUF_INIT;
 
-    (void)json;
-    if (strcmp(type, "message.output.delta") == 0) {
-        stream_delta(c, ev);
-        return;
+    for (const char *q = text ? text : ""; *q; q++) {
+        if (*q == '\t')
+            buf_puts(&out, q > text && q[-1] == ':' ? " " : "  ");
+        else
+            buf_putc(&out, *q);
     }
-    if (strcmp(type, "message.output") == 0) {
-        bool streamed = c->streaming && strcmp(c->streaming, str(ev, "entry_id")) == 0;
-        if (streamed && c->partial_shown) {
-            /* The partial line is final now: let it scroll up as it is. */
-            c->partial_shown = false;
-            end_stream(c);
-            return;
-        }
-        if (streamed) {
-            /* Never shown (input is closed): the last line goes out now. */
-            buf_printf(&out, "%s\n", buf_str(&c->partial));
-            end_stream(c);
-            print_above(c, buf_str(&out));
-            buf_fini(&out);
-            return;
-        }
-        struct buf text = BUF_INIT;
-        buf_printf(&text, "%s: ", str(ev, "agent"));
-        put_clean(&text, str(ev, "content"));
-        put_wrapped(&out, buf_str(&text), true);
-        buf_fini(&text);
-    } else if (strcmp(type, "message.input") == 0) {
-        buf_printf(&out, "you -> %s: ", str(ev, "agent"));
-        put_clean(&out, str(ev, "content"));
-        buf_putc(&out, '\n');
-    } else if (strcmp(type, "conversation.started") == 0) {
-        buf_printf(&out, "-- conversation %s with %s", str(ev, "conversation"), str(ev, "agent"));
-        if (*str(ev, "parent"))
-            buf_printf(&out, " (branched from %s at %s)", str(ev, "parent"), str(ev, "from_entry"));
-        buf_putc(&out, '\n');
-    } else if (strcmp(type, "agent.handoff") == 0) {
-        buf_printf(&out, "   %s => %s (handoff)\n", str(ev, "previous_agent"), str(ev, "next_agent"));
-    } else if (strcmp(type, "function.call") == 0) {
-        buf_printf(&out, "   %s calls %s ", str(ev, "agent"), str(ev, "name"));
-        put_clean(&out, str(ev, "arguments"));
-        buf_putc(&out, '\n');
-    } else if (strcmp(type, "function.result") == 0) {
-        buf_puts(&out, "   result: ");
-        put_clean(&out, str(ev, "result"));
-        buf_putc(&out, '\n');
-    } else if (strcmp(type, "tool.execution") == 0) {
-        buf_printf(&out, "   %s ran %s\n", str(ev, "agent"), str(ev, "name"));
-    } else if (strcmp(type, "run.done") == 0) {
-        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
-        buf_printf(&out, "   (%s done in %.1f s, %.0f tokens)\n", str(ev, "run"), num(ev, "latency_ms") / 1000.0,
-                   num(usage, "total_tokens"));
-    } else if (strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
-        /* What arrived of a cut-off reply stays on screen, and the stream ends. */
-        if (!c->partial_shown && c->partial.len)
-            buf_printf(&out, "%s\n", buf_str(&c->partial));
-        c->partial_shown = false;
-        end_stream(c);
-        buf_printf(&out, "!! %s %s: ", str(ev, "run"), type + 4);
-        put_clean(&out, str(ev, "message"));
-        buf_putc(&out, '\n');
-    } else if (strcmp(type, "error") == 0 || strcmp(type, "warning") == 0) {
-        buf_printf(&out, "!! %s", *str(ev, "function") ? "function " : "");
-        if (*str(ev, "function"))
-            buf_printf(&out, "%s failed: ", str(ev, "function"));
-        put_clean(&out, str(ev, "message"));
-        buf_putc(&out, '\n');
-    } else if (strcmp(type, "help") == 0) {
-        buf_puts(&out, str(ev, "text"));
-    } else if (strcmp(type, "agent.list") == 0) {
-        render_agent_list(&out, ev);
-    } else if (strcmp(type, "agent.show") == 0) {
-        render_json(&out, cJSON_GetObjectItemCaseSensitive(ev, "definition"));
-    } else if (strcmp(type, "conversation.history") == 0) {
-        render_history(&out, ev);
-    } else if (strncmp(type, "agent.", 6) == 0) {
-        buf_printf(&out, "-- agent %s %s\n", str(ev, "agent"), type + 6);
-    }
-    if (out.len) {
-        struct buf wrapped = BUF_INIT;
-        put_wrapped(&wrapped, buf_str(&out), false);
-        print_above(c, buf_str(&wrapped));
-        buf_fini(&wrapped);
-    }
-    buf_fini(&out);
+    cJSON_free(text);
+    return buf_steal(&out);
 }
 
-static void on_line(char *line)
+/* Answers to commands open in an overlay. */
+static bool show_answer(struct console *c, const char *type, const cJSON *ev)
 {
-    struct console *c = the_console;
+    struct buf text = BUF_INIT;
+    char *title = NULL;
 
-    if (!line) {
-        /* End of input: let the runs in flight finish, then leave. */
-        c->input_closed = true;
-        fputs("\r\033[K", stdout); /* the empty prompt Ctrl-D was typed at */
-        rl_callback_handler_remove();
-        loop_unwatch(c->s->loop, c->stdin_watch);
+    if (strcmp(type, "help") == 0) {
+        buf_puts(&text, str(ev, "text"));
+        if (!*str(ev, "topic")) {
+            buf_putc(&text, '\n');
+            keys_help(&text);
+        }
+        overlay_open(c->ov, "help", buf_str(&text), false);
+    } else if (strcmp(type, "agent.list") == 0) {
+        render_agent_list(&text, ev);
+        overlay_open(c->ov, "agents", buf_str(&text), false);
+    } else if (strcmp(type, "agent.show") == 0) {
+        char *json = pretty_json(cJSON_GetObjectItemCaseSensitive(ev, "definition"));
+        title = xasprintf("agent %s", str(ev, "agent"));
+        overlay_open(c->ov, title, json, false);
+        free(json);
+    } else if (strcmp(type, "conversation.history") == 0) {
+        render_history(&text, ev);
+        title = xasprintf("history of %s, held by %s", str(ev, "conversation"), str(ev, "agent"));
+        overlay_open(c->ov, title, buf_str(&text), false);
+    } else {
+        buf_fini(&text);
+        return false;
+    }
+    free(title);
+    buf_fini(&text);
+    c->dirty_all = true;
+    return true;
+}
+
+static void on_event(void *ud, const cJSON *ev, const char *line)
+{
+    struct console *c = ud;
+    const char *type = str(ev, "type"), *agent = str(ev, "agent"), *run = str(ev, "run");
+    struct pane *p = *agent ? console_find_pane(c, agent) : NULL;
+    const char *id = str(ev, "entry_id");
+
+    timeline_add_event(c->tl, ev, line);
+    c->dirty_status = true;
+
+    if (strcmp(type, "message.output.delta") == 0) {
+        if (p) {
+            struct block *b = pane_find(p, id);
+            if (!b)
+                b = pane_add(p, BLOCK_REPLY, id, "", "");
+            pane_append(p, b, str(ev, "content"));
+            if (p->state != PANE_STREAMING)
+                pane_set_state(p, PANE_STREAMING, NULL, run);
+        }
+    } else if (strcmp(type, "message.output") == 0) {
+        if (p) {
+            struct block *b = pane_find(p, id);
+            if (b)
+                pane_set_text(p, b, str(ev, "content"));
+            else
+                pane_add(p, BLOCK_REPLY, id, "", str(ev, "content"));
+        }
+    } else if (strcmp(type, "message.input") == 0) {
+        if (p)
+            pane_add(p, BLOCK_USER, id, "you:", str(ev, "content"));
+    } else if (strcmp(type, "run.started") == 0) {
+        if (p)
+            pane_set_state(p, PANE_THINKING, NULL, run);
+    } else if (strcmp(type, "function.call") == 0) {
+        if (p) {
+            char *label = xasprintf("call %s", str(ev, "name"));
+            pane_add(p, BLOCK_CALL, id, label, str(ev, "arguments"));
+            pane_set_state(p, PANE_TOOL, str(ev, "name"), run);
+            free(label);
+        }
+    } else if (strcmp(type, "function.result") == 0) {
+        if (p) {
+            pane_add(p, BLOCK_RESULT, id, "result", str(ev, "result"));
+            pane_set_state(p, PANE_THINKING, NULL, run);
+        }
+    } else if (strcmp(type, "tool.execution") == 0) {
+        if (p) {
+            char *label = xasprintf("ran %s", str(ev, "name"));
+            pane_add(p, BLOCK_TOOL, id, label, str(ev, "arguments"));
+            pane_set_state(p, PANE_TOOL, str(ev, "name"), run);
+            free(label);
+        }
+    } else if (strcmp(type, "agent.handoff") == 0) {
+        const char *prev = str(ev, "previous_agent"), *next = str(ev, "next_agent");
+        struct pane *from = console_find_pane(c, prev), *to = console_find_pane(c, next);
+        char *text;
+        if (from) {
+            text = xasprintf("\xE2\x87\xA2 handed off to %s", next);
+            pane_add(from, BLOCK_HANDOFF, id, "", text);
+            pane_set_state(from, PANE_HANDED_OFF, next, run);
+            free(text);
+        }
+        if (to) {
+            text = xasprintf("\xE2\x87\xA0 taken over from %s", prev);
+            pane_add(to, BLOCK_HANDOFF, id, "", text);
+            pane_set_state(to, PANE_THINKING, NULL, run);
+            free(text);
+        }
+    } else if (strcmp(type, "breakpoint.hit") == 0) {
+        if (p) {
+            char *text = xasprintf("%s waits for /allow or /deny (%s)", str(ev, "name"), str(ev, "tool_call_id"));
+            pane_add(p, BLOCK_NOTICE, NULL, "", text);
+            pane_set_state(p, PANE_WAITING, str(ev, "name"), run);
+            free(text);
+        }
+    } else if (strcmp(type, "run.done") == 0 || strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
+        const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
+        c->tokens_in += (int64_t)num(usage, "prompt_tokens");
+        c->tokens_out += (int64_t)num(usage, "completion_tokens");
+        end_run(c, run);
+        if (p && strcmp(type, "run.error") == 0) {
+            pane_add(p, BLOCK_ERROR, NULL, "!", str(ev, "message"));
+            pane_set_state(p, PANE_ERROR, NULL, run);
+        } else if (p && strcmp(type, "run.cancelled") == 0) {
+            char *text = xasprintf("(%s)", str(ev, "message"));
+            pane_add(p, BLOCK_NOTICE, NULL, "", text);
+            free(text);
+        }
+    } else if (strcmp(type, "error") == 0) {
+        if (p && *str(ev, "function")) {
+            char *text = xasprintf("function %s failed: %s", str(ev, "function"), str(ev, "message"));
+            pane_add(p, BLOCK_ERROR, NULL, "!", text);
+            free(text);
+        } else {
+            console_say(c, ROLE_ERROR, "%s", str(ev, "message"));
+        }
+    } else if (strcmp(type, "warning") == 0) {
+        console_say(c, ROLE_WARNING, "%s", str(ev, "message"));
+    } else if (strcmp(type, "agent.created") == 0) {
+        const cJSON *def = cJSON_GetObjectItemCaseSensitive(ev, "definition");
+        if (!p)
+            add_pane(c, agent, str(def, "model"));
+    } else if (strcmp(type, "agent.updated") == 0) {
+        if (p) {
+            free(p->model);
+            p->model = xstrdup(str(cJSON_GetObjectItemCaseSensitive(ev, "definition"), "model"));
+            p->dirty = true;
+        }
+    } else if (strcmp(type, "agent.deleted") == 0) {
+        remove_pane(c, agent);
+    } else {
+        show_answer(c, type, ev);
+    }
+    console_mark(c);
+}
+
+/* ---- actions of the keys ---------------------------------------------------- */
+
+bool console_timeline_focused(const struct console *c)
+{
+    return c->focus >= c->panes.len || (c->layout == LAYOUT_TIMELINE && !c->zoom);
+}
+
+static struct pane *focused_pane(struct console *c)
+{
+    return c->focus < c->panes.len ? c->panes.items[c->focus] : NULL;
+}
+
+void console_focus_at(struct console *c, size_t index)
+{
+    size_t n = c->panes.len;
+    if (index > n)
+        index = n;
+    c->focus = index;
+    if (index < n)
+        c->last_pane = index;
+    /* The zoomed or focus layouts show the focused pane: a new one to place. */
+    if (c->zoom || c->layout == LAYOUT_FOCUS || c->crowded)
+        c->relayout = true;
+    console_mark_all(c);
+}
+
+void console_focus_next(struct console *c, int dir)
+{
+    size_t n = c->panes.len + 1;
+    console_focus_at(c, (c->focus + n + (size_t)(dir < 0 ? n - 1 : 1)) % n);
+}
+
+void console_scroll(struct console *c, int pages)
+{
+    struct pane *p = focused_pane(c);
+    if (p && p->visible) {
+        int rows = p->r.h - 1;
+        pane_scroll(p, pages * (rows > 2 ? rows - 1 : 1));
+    } else if (c->tl->visible) {
+        int rows = c->tl->r.h - 1;
+        timeline_scroll(c->tl, pages * (rows > 2 ? rows - 1 : 1));
+    }
+    console_mark(c);
+}
+
+void console_select(struct console *c, int dir)
+{
+    timeline_select(c->tl, dir);
+    console_mark(c);
+}
+
+void console_cycle_layout(struct console *c)
+{
+    c->layout = (enum layout_mode)((c->layout + 1) % LAYOUT_COUNT);
+    c->zoom = false;
+    c->relayout = true;
+    console_mark_all(c);
+}
+
+void console_toggle_zoom(struct console *c)
+{
+    c->zoom = !c->zoom;
+    c->relayout = true;
+    console_mark_all(c);
+}
+
+void console_toggle_folds(struct console *c)
+{
+    struct pane *p = focused_pane(c);
+    if (p)
+        pane_toggle_folds(p);
+    console_mark(c);
+}
+
+void console_help(struct console *c, const char *topic)
+{
+    struct buf text = BUF_INIT;
+    char *commands = command_help(topic);
+
+    buf_puts(&text, commands);
+    buf_putc(&text, '\n');
+    keys_help(&text);
+    overlay_open(c->ov, "help", buf_str(&text), true);
+    free(commands);
+    buf_fini(&text);
+    console_mark_all(c);
+}
+
+void console_inspect(struct console *c)
+{
+    const struct tl_row *r = timeline_selected(c->tl);
+    cJSON *ev;
+    char *title, *pretty = NULL;
+
+    if (!r)
+        return;
+    if (!r->raw) {
+        overlay_open(c->ov, "notice", r->text, false);
+        console_mark_all(c);
         return;
     }
-    if (*line) {
-        add_history(line);
-        if (c->partial_shown) {
-            /* The screen holds the half line, then the accepted input: take
-             * both down, put the input back, and the half line below it. */
-            size_t width = (size_t)term_width();
-            size_t rows = (strlen(rl_prompt) + columns(line, strlen(line))) / width + 1;
-            struct buf input = BUF_INIT;
-            printf("\033[%zuA\r\033[J", rows + 1);
-            buf_printf(&input, "%s", rl_prompt);
-            put_clean(&input, line);
-            printf("%s\n", buf_str(&input));
-            buf_fini(&input);
-            c->partial_shown = false;
-        }
-        c->in_line_handler = true;
-        if (command_execute(c->s, line) == CMD_QUIT) {
-            /* Leave readline now, so it shows no new prompt. */
-            c->quit = true;
-            c->input_closed = true;
-            rl_callback_handler_remove();
-            loop_unwatch(c->s->loop, c->stdin_watch);
-        }
-        c->in_line_handler = false;
-        if (c->partial.len && c->streaming && !c->quit) {
-            printf("%s\n", buf_str(&c->partial));
-            c->partial_shown = true;
-        }
-        fflush(stdout);
+    ev = cJSON_Parse(r->raw);
+    pretty = ev ? pretty_json(ev) : NULL;
+    if (r->pieces > 1)
+        title = xasprintf("event %.0f %s: the first of %u pieces", num(ev, "seq"), str(ev, "type"), r->pieces);
+    else
+        title = xasprintf("event %.0f %s", num(ev, "seq"), str(ev, "type"));
+    overlay_open(c->ov, title, pretty ? pretty : r->raw, false);
+    free(pretty);
+    cJSON_Delete(ev);
+    free(title);
+    console_mark_all(c);
+}
+
+void console_ctrl_c(struct console *c)
+{
+    int64_t now = clock_now_ms();
+    size_t runs = session_runs_in_flight(c->s) + session_runs_waiting(c->s);
+
+    if (c->ov->open) {
+        overlay_close(c->ov);
+        console_mark_all(c);
+    } else if (runs) {
+        session_cancel_runs(c->s, "cancelled with Ctrl-C");
+        console_say(c, ROLE_WARNING, "cancelled %zu run%s", runs, runs == 1 ? "" : "s");
+        c->ctrl_c_ms = 0;
+    } else if (!cmdline_is_empty()) {
+        cmdline_clear();
+        c->ctrl_c_ms = now;
+    } else if (c->ctrl_c_ms && now - c->ctrl_c_ms < CTRL_C_QUIT_MS) {
+        c->quit = true;
+    } else {
+        c->ctrl_c_ms = now;
+        console_say(c, ROLE_WARNING, "Ctrl-C again to quit (or /quit)");
     }
-    free(line);
+}
+
+void console_redraw(struct console *c)
+{
+    clearok(curscr, TRUE);
+    console_mark_all(c);
+}
+
+static void resize(struct console *c)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0)
+        resizeterm(ws.ws_row, ws.ws_col);
+    c->relayout = true;
+    console_mark_all(c);
+}
+
+void console_suspend(struct console *c)
+{
+    fflush(stdout);
+    write_all(STDOUT_FILENO, modes_off);
+    endwin();
+    raise(SIGTSTP); /* stops here until the shell's fg */
+    write_all(STDOUT_FILENO, modes_on);
+    clearok(curscr, TRUE);
+    resize(c);
+}
+
+void console_mouse(struct console *c, int button, int x, int y, bool press)
+{
+    bool wheel = button & 64;
+    int lines = (button & 1) ? -3 : 3;
+
+    if (!press)
+        return;
+    if (c->ov->open) {
+        if (wheel)
+            overlay_scroll(c->ov, -lines);
+        console_mark(c);
+        return;
+    }
+    for (size_t i = 0; i < c->panes.len; i++) {
+        struct pane *p = c->panes.items[i];
+        if (!p->visible || y < p->r.y || y >= p->r.y + p->r.h || x < p->r.x || x >= p->r.x + p->r.w)
+            continue;
+        if (wheel) {
+            pane_scroll(p, lines);
+        } else if ((button & 3) == 0) {
+            if (c->focus != i)
+                console_focus_at(c, i);
+            pane_click(p, y - p->r.y);
+        }
+        console_mark(c);
+        return;
+    }
+    struct timeline *tl = c->tl;
+    if (tl->visible && y >= tl->r.y && y < tl->r.y + tl->r.h && x >= tl->r.x && x < tl->r.x + tl->r.w) {
+        if (wheel) {
+            timeline_scroll(tl, lines);
+        } else if ((button & 3) == 0) {
+            if (c->focus != c->panes.len)
+                console_focus_at(c, c->panes.len);
+            timeline_select_at(tl, y - tl->r.y);
+        }
+        console_mark(c);
+    }
+}
+
+bool console_set_theme(struct console *c, const char *name, char **error)
+{
+    char *path = theme_find(name, (const char *const *)c->theme_dirs);
+    struct theme t;
+
+    if (!path && (strcmp(name, "default") == 0 || strcmp(name, "dark") == 0)) {
+        theme_init_default(&t); /* built in, even when themes/ is not installed */
+    } else if (!path) {
+        struct vec names;
+        struct buf list = BUF_INIT;
+        vec_init(&names, free);
+        theme_list((const char *const *)c->theme_dirs, &names);
+        for (size_t i = 0; i < names.len; i++)
+            buf_printf(&list, "%s%s", i ? ", " : "", (char *)names.items[i]);
+        *error = xasprintf("no theme named \"%s\" (themes: %s)", name, buf_str(&list));
+        buf_fini(&list);
+        vec_fini(&names);
+        return false;
+    } else if (!theme_load(&t, path, error)) {
+        /* The default stands in. */
+        free(path);
+        theme_fini(&c->theme);
+        c->theme = t;
+        if (c->screen)
+            colors_apply(c);
+        console_mark_all(c);
+        return false;
+    }
+    free(path);
+    theme_fini(&c->theme);
+    c->theme = t;
+    if (c->screen)
+        colors_apply(c);
+    console_mark_all(c);
+    return true;
+}
+
+static void theme_command(struct console *c, const char *args)
+{
+    char *name = xstrdup(args), *error = NULL;
+    char *end = name + strlen(name);
+
+    while (end > name && (end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+    if (!*name) {
+        console_say(c, ROLE_TEXT, "theme: %s (/theme NAME switches; Tab lists the themes)", c->theme.name);
+    } else if (console_set_theme(c, name, &error)) {
+        console_say(c, ROLE_TEXT, "theme: %s", c->theme.name);
+    } else {
+        if (strstr(error, "no theme named"))
+            console_say(c, ROLE_ERROR, "%s", error);
+        else
+            console_say(c, ROLE_ERROR, "Using the default theme: %s", error);
+        timeline_add_notice(c->tl, ROLE_ERROR, error);
+        free(error);
+    }
+    free(name);
+}
+
+void console_submit(struct console *c, const char *line)
+{
+    const char *p = line;
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    c->ctrl_c_ms = 0;
+    /* /theme changes the screen: the console's own (batch mode has none). */
+    if (strncmp(p, "/theme", 6) == 0 && (p[6] == '\0' || p[6] == ' ' || p[6] == '\t')) {
+        theme_command(c, p + 6 + strspn(p + 6, " \t"));
+        return;
+    }
+    if (command_execute(c->s, line) == CMD_QUIT)
+        c->quit = true;
+    console_mark(c);
+}
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+static void on_esc_timeout(struct loop *loop, void *ud)
+{
+    keys_flush(ud);
 }
 
 static void on_stdin(struct loop *loop, int fd, int revents, void *ud)
 {
-    rl_callback_read_char();
-}
-
-static void on_interrupt(struct loop *loop, int signo, void *ud)
-{
     struct console *c = ud;
-    if (session_runs_in_flight(c->s)) {
-        session_cancel_runs(c->s, "cancelled with Ctrl-C");
-    } else {
-        c->quit = true;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+
+    if (n > 0) {
+        keys_feed(c, buf, (size_t)n);
+        if (keys_pending())
+            loop_timer_add(loop, ESC_WAIT_MS, on_esc_timeout, c);
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        c->quit = true; /* the terminal is gone */
     }
 }
 
-static void on_terminate(struct loop *loop, int signo, void *ud)
+/* What is written on stderr while curses owns the screen comes here, and
+ * shows in the timeline. */
+static void on_stderr(struct loop *loop, int fd, int revents, void *ud)
 {
     struct console *c = ud;
-    session_cancel_runs(c->s, signo == SIGHUP ? "the terminal went away (SIGHUP)" : "terminated (SIGTERM)");
-    c->quit = true;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    char *nl;
+
+    if (n <= 0) {
+        if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+            loop_unwatch(loop, c->stderr_watch);
+            c->stderr_watch = 0;
+        }
+        return;
+    }
+    buf_append(&c->stderr_buf, buf, (size_t)n);
+    while ((nl = memchr(c->stderr_buf.data, '\n', c->stderr_buf.len))) {
+        size_t len = (size_t)(nl - c->stderr_buf.data);
+        char *text = xstrndup(c->stderr_buf.data, len);
+        timeline_add_notice(c->tl, ROLE_WARNING, text);
+        free(text);
+        memmove(c->stderr_buf.data, nl + 1, c->stderr_buf.len - len - 1);
+        c->stderr_buf.len -= len + 1;
+        c->stderr_buf.data[c->stderr_buf.len] = '\0';
+    }
+    console_mark(c);
 }
 
-/* Before a fatal error aborts: give the terminal back as it was. */
-static void restore_terminal(void)
+static void on_signal(struct loop *loop, int signo, void *ud)
 {
-    rl_callback_handler_remove();
-    fputc('\n', stdout);
-    fflush(stdout);
+    struct console *c = ud;
+
+    switch (signo) {
+    case SIGWINCH:
+    case SIGCONT:
+        if (signo == SIGCONT)
+            clearok(curscr, TRUE);
+        resize(c);
+        break;
+    case SIGINT:
+        if (session_runs_in_flight(c->s) || session_runs_waiting(c->s))
+            session_cancel_runs(c->s, "cancelled with Ctrl-C");
+        else
+            c->quit = true;
+        break;
+    default:
+        session_cancel_runs(c->s, signo == SIGHUP ? "the terminal went away (SIGHUP)" : "terminated (SIGTERM)");
+        c->quit = true;
+        break;
+    }
+}
+
+/* After the console: its handlers would reach a console that is gone. */
+static void on_late_signal(struct loop *loop, int signo, void *ud)
+{
+    struct session *s = ud;
+    if (signo != SIGWINCH && signo != SIGCONT)
+        s->interrupted = true;
 }
 
 static bool console_done(void *ud)
 {
     struct console *c = ud;
     runner_reap(c->s);
-    return c->quit || (c->input_closed && session_runs_in_flight(c->s) == 0);
+    return c->quit;
 }
 
-int console_run(struct session *s, const char *profile_path)
-{
-    struct console c = {.s = s};
-    struct event_sink sink = {render_event, NULL, &c};
-    struct buf banner, line;
-    struct event_sink *sink_handle;
+/* ---- start-up and teardown ------------------------------------------------ */
 
-    the_console = &c;
-    buf_init(&c.partial);
-    buf_init(&c.text);
-    s->deltas = true; /* the console streams replies as they come */
-    sink_handle = event_stream_add_sink(&s->events, &sink);
-    rl_catch_signals = 0;
-    rl_callback_handler_install("agentdeck> ", on_line);
-    buf_init(&line);
-    buf_printf(&line, "agentdeck %s -- %s -- %s", PACKAGE_VERSION, s->backend->ops->label,
-               profile_path ? profile_path : "no profile");
-    for (size_t i = 0; i < s->team->agents.len; i++)
-        buf_printf(&line, "%s%s", i ? ", " : ": ", ((struct agent *)s->team->agents.items[i])->name);
-    buf_init(&banner);
-    put_wrapped(&banner, buf_str(&line), false);
-    buf_puts(&banner, s->team->agents.len ? "Type a message to begin, /help for the commands, /quit to leave.\n"
-                                          : "/agent create NAME makes an agent; /help lists the commands.\n");
-    print_above(&c, buf_str(&banner));
-    buf_fini(&banner);
-    buf_fini(&line);
-    c.stdin_watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, NULL);
-    loop_on_signal(s->loop, SIGINT, on_interrupt, &c);
-    loop_on_signal(s->loop, SIGTERM, on_terminate, &c);
-    loop_on_signal(s->loop, SIGHUP, on_terminate, &c);
-    xalloc_set_fatal_hook(restore_terminal);
-    loop_run_until(s->loop, console_done, &c);
-    if (!c.input_closed) {
-        loop_unwatch(s->loop, c.stdin_watch);
-        rl_callback_handler_remove();
-        fputc('\n', stdout);
-        c.input_closed = true; /* from here on, plain printing */
+/* The folder of the running binary, for themes/ beside it in a build tree. */
+static char *exe_dir(void)
+{
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    char *slash;
+    if (n <= 0)
+        return NULL;
+    path[n] = '\0';
+    slash = strrchr(path, '/');
+    return slash ? xstrndup(path, (size_t)(slash - path)) : NULL;
+}
+
+/* $XDG_STATE_HOME/agentdeck/history, making its folder; NULL when there is no home. */
+static char *history_path(void)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    char *dir, *path;
+
+    if (xdg && *xdg == '/')
+        dir = xasprintf("%s/agentdeck", xdg);
+    else if (home && *home)
+        dir = xasprintf("%s/.local/state/agentdeck", home);
+    else
+        return NULL;
+    /* mkdir -p */
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(dir, 0700);
+            *p = '/';
+        }
     }
-    /* Runs still going end now, and say so while the console shows it. */
+    mkdir(dir, 0700);
+    path = xasprintf("%s/history", dir);
+    free(dir);
+    return path;
+}
+
+static void redirect_stderr(struct console *c)
+{
+    int fds[2];
+
+    c->saved_stderr = -1;
+    c->stderr_pipe = -1;
+    if (pipe(fds) < 0)
+        return;
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    c->saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[1]);
+    c->stderr_pipe = fds[0];
+    c->stderr_watch = loop_watch_fd(c->s->loop, fds[0], LOOP_READ, on_stderr, c);
+}
+
+static void restore_stderr(struct console *c)
+{
+    char buf[4096];
+    ssize_t n;
+
+    if (c->saved_stderr < 0)
+        return;
+    dup2(c->saved_stderr, STDERR_FILENO);
+    close(c->saved_stderr);
+    c->saved_stderr = -1;
+    if (c->stderr_watch)
+        loop_unwatch(c->s->loop, c->stderr_watch);
+    /* What is left goes where it was meant to go. */
+    if (c->stderr_buf.len)
+        write_all(STDERR_FILENO, buf_str(&c->stderr_buf));
+    while ((n = read(c->stderr_pipe, buf, sizeof buf - 1)) > 0) {
+        buf[n] = '\0';
+        write_all(STDERR_FILENO, buf);
+    }
+    close(c->stderr_pipe);
+}
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = **(int64_t *const *)a, y = **(int64_t *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* AGENTDECK_STATS=FILE: the figures bench/paint reads. */
+static void write_stats(struct console *c, int64_t started_ms)
+{
+    FILE *fp;
+    size_t n = c->echo_ns.len;
+    double wall = (double)(clock_now_ms() - started_ms) / 1000.0;
+
+    if (!c->stats_path || !(fp = fopen(c->stats_path, "we")))
+        return;
+    qsort(c->echo_ns.items, n, sizeof(void *), compare_i64);
+#define ECHO_MS(q) (n ? (double)*(int64_t *)c->echo_ns.items[(size_t)((double)(n - 1) * (q))] / 1e6 : 0.0)
+    fprintf(fp,
+            "{\"frames\": %llu, \"wall_s\": %.3f, \"paint_cpu_s\": %.3f, \"echo_count\": %zu, "
+            "\"echo_median_ms\": %.3f, \"echo_p95_ms\": %.3f, \"echo_max_ms\": %.3f}\n",
+            (unsigned long long)c->frames, wall, (double)c->paint_cpu_ns / 1e9, n, ECHO_MS(0.5), ECHO_MS(0.95),
+            ECHO_MS(1.0));
+#undef ECHO_MS
+    fclose(fp);
+}
+
+static void start_locale(void)
+{
+    /* Only LC_CTYPE: cJSON must keep writing numbers with a dot. */
+    setlocale(LC_CTYPE, "");
+    if (strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
+        setlocale(LC_CTYPE, "C.UTF-8"); /* our text is UTF-8, whatever the locale */
+}
+
+int console_run(struct session *s, const struct console_options *o)
+{
+    struct console c = {.s = s, .opt = o};
+    struct event_sink sink = {on_event, NULL, &c};
+    struct timeline tl;
+    struct overlay ov;
+    char *theme_error = NULL, *hist;
+    int64_t started_ms = clock_now_ms();
+    struct buf banner = BUF_INIT;
+
+    start_locale();
+    c.screen = newterm(NULL, stdout, stdin);
+    if (!c.screen) {
+        const char *term = getenv("TERM");
+        fprintf(stderr, "agentdeck: cannot drive the terminal \"%s\" (check TERM; tmux, xterm and screen work)\n",
+                term ? term : "");
+        return 2;
+    }
+    set_term(c.screen);
+    c.tl = &tl;
+    c.ov = &ov;
+    timeline_init(&tl);
+    overlay_init(&ov);
+    vec_init(&c.panes, pane_free);
+    vec_init(&c.echo_ns, free);
+    buf_init(&c.stderr_buf);
+    c.stats_path = getenv("AGENTDECK_STATS");
+    c.exe_dir = exe_dir();
+    c.theme_dirs[0] = xstrdup(PKGDATADIR "/themes");
+    c.theme_dirs[1] = c.exe_dir ? xasprintf("%s/themes", c.exe_dir) : NULL;
+    /* AGENTDECK_THEMES: one more folder (the tests' source tree). */
+    if (getenv("AGENTDECK_THEMES") && c.theme_dirs[1])
+        c.theme_dirs[2] = xstrdup(getenv("AGENTDECK_THEMES"));
+    else if (getenv("AGENTDECK_THEMES"))
+        c.theme_dirs[1] = xstrdup(getenv("AGENTDECK_THEMES"));
+    theme_init_default(&c.theme);
+    if (o->theme)
+        console_set_theme(&c, o->theme, &theme_error);
+    for (size_t i = 0; i < s->team->agents.len; i++) {
+        const struct agent *a = s->team->agents.items[i];
+        add_pane(&c, a->name, a->model);
+    }
+    s->deltas = true; /* replies stream in */
+    c.sink = event_stream_add_sink(&s->events, &sink);
+    keys_init();
+    fatal_console = &c;
+    /* From here on stderr shows in the timeline: readline's complaints
+     * about ~/.inputrc too. */
+    redirect_stderr(&c);
+    hist = history_path();
+    cmdline_init(&c, hist);
+    free(hist);
+
+    raw();
+    noecho();
+    nonl();
+    intrflush(stdscr, FALSE);
+    colors_start(&c);
+    colors_apply(&c);
+    xalloc_set_fatal_hook(restore_terminal);
+    fflush(stdout);
+    write_all(STDOUT_FILENO, modes_on);
+    c.relayout = true;
+
+    buf_printf(&banner, "agentdeck %s, %s, %s", PACKAGE_VERSION, s->backend->ops->label,
+               o->profile_path ? o->profile_path : "no profile");
+    for (size_t i = 0; i < s->team->agents.len; i++)
+        buf_printf(&banner, "%s%s", i ? ", " : ": ", ((struct agent *)s->team->agents.items[i])->name);
+    timeline_add_notice(&tl, ROLE_DIM, buf_str(&banner));
+    buf_fini(&banner);
+    if (theme_error) {
+        console_say(&c, ROLE_ERROR, "Using the default theme: %s", theme_error);
+        timeline_add_notice(&tl, ROLE_ERROR, theme_error);
+        free(theme_error);
+    } else {
+        console_say(&c, ROLE_TEXT,
+                    s->team->agents.len ? "Type a message to begin; F1 for help, /quit to leave"
+                                        : "/agent create NAME makes an agent; F1 for help, /quit to leave");
+    }
+
+    c.stdin_watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, &c);
+    for (size_t i = 0; i < sizeof console_signals / sizeof console_signals[0]; i++)
+        loop_on_signal(s->loop, console_signals[i], on_signal, &c);
+    console_mark_all(&c);
+    loop_run_until(s->loop, console_done, &c);
+
+    /* Runs still going end now. */
+    c.quit = true;
+    loop_unwatch(s->loop, c.stdin_watch);
+    for (size_t i = 0; i < sizeof console_signals / sizeof console_signals[0]; i++)
+        loop_on_signal(s->loop, console_signals[i], on_late_signal, s);
     session_cancel_runs(s, "quit");
     runner_reap(s);
+    event_stream_remove_sink(&s->events, c.sink);
+    if (c.frame_timer)
+        loop_timer_cancel(s->loop, c.frame_timer);
+    if (c.message_timer)
+        loop_timer_cancel(s->loop, c.message_timer);
+    cmdline_fini();
+    keys_fini();
+    vec_fini(&c.panes);
+    timeline_fini(&tl);
+    overlay_fini(&ov);
+    if (c.status_win)
+        delwin(c.status_win);
+    if (c.cmd_win)
+        delwin(c.cmd_win);
+    fflush(stdout);
+    write_all(STDOUT_FILENO, modes_off);
+    endwin();
+    delscreen(c.screen);
     xalloc_set_fatal_hook(NULL);
-    /* The session outlives us: stop rendering into a console that is gone. */
-    event_stream_remove_sink(&s->events, sink_handle);
-    end_stream(&c);
-    buf_fini(&c.partial);
-    buf_fini(&c.text);
-    the_console = NULL;
+    fatal_console = NULL;
+    restore_stderr(&c);
+    write_stats(&c, started_ms);
+    vec_fini(&c.echo_ns);
+    buf_fini(&c.stderr_buf);
+    theme_fini(&c.theme);
+    free(c.message);
+    free(c.hint);
+    free(c.exe_dir);
+    for (size_t i = 0; i < 4; i++)
+        free(c.theme_dirs[i]);
     return 0;
 }

@@ -1,10 +1,17 @@
-/* The interactive console. */
+/* The interactive console: a pane per agent, the timeline, a status bar
+ * and a readline command line, on curses (doc/keys.md). */
 #ifndef AGENTDECK_UI_CONSOLE_H
 #define AGENTDECK_UI_CONSOLE_H
 
 #include "orch/session.h"
 
-/* Runs the console on session until /quit or end of input; returns the exit status. */
-int console_run(struct session *s, const char *profile_path);
+struct console_options {
+    const char *profile_path; /* may be NULL */
+    const char *theme;        /* --theme NAME|FILE, or NULL for the default */
+    const char *base_url;     /* the backend's address for the status bar, or NULL */
+};
+
+/* Runs the console on session until /quit; returns the exit status. */
+int console_run(struct session *s, const struct console_options *o);
 
 #endif
