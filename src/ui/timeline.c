@@ -130,10 +130,40 @@ static void add_delta(struct timeline *tl, const cJSON *ev, const char *line)
     tl->dirty = true;
 }
 
+/* A pattern's progress: "p1 fanout started", "p1 1.2 decomposer done",
+ * indented by its depth in a decomposition's tree. */
+static void add_pattern_text(struct buf *text, const cJSON *ev, const char *what, enum theme_role *role)
+{
+    const char *status = str(ev, "status");
+    const char *step = str(ev, "step");
+
+    *role = ROLE_HANDOFF;
+    if (strcmp(what, "started") == 0) {
+        buf_printf(text, "%s %s%s%s started", str(ev, "pattern"), str(ev, "kind"), *str(ev, "workflow") ? " " : "",
+                   str(ev, "workflow"));
+        return;
+    }
+    if (strcmp(what, "done") == 0) {
+        if (strcmp(status, "done") != 0)
+            *role = ROLE_ERROR;
+        buf_printf(text, "%s %s %s in %.1f s%s%s", str(ev, "pattern"), str(ev, "kind"), status,
+                   num(ev, "latency_ms") / 1000.0, *str(ev, "message") ? ": " : "", str(ev, "message"));
+        return;
+    }
+    *role = strcmp(status, "failed") == 0 || strcmp(status, "skipped") == 0 ? ROLE_ERROR
+            : strcmp(status, "started") == 0 || strcmp(status, "done") == 0 ? ROLE_DIM
+                                                                            : ROLE_WARNING;
+    buf_printf(text, "%s ", str(ev, "pattern"));
+    for (const char *p = step; *p; p++)
+        if (*p == '.')
+            buf_puts(text, "  "); /* the tree of a decomposition */
+    buf_printf(text, "%s %s%s%s", step, status, *str(ev, "message") ? ": " : "", str(ev, "message"));
+}
+
 void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
 {
     const char *type = str(ev, "type"), *ts = str(ev, "ts"), *agent = str(ev, "agent");
-    const char *kind = type;
+    const char *kind = "event"; /* rows outlive ev: kinds are static strings */
     enum theme_role role = ROLE_TEXT;
     struct buf text = BUF_INIT;
 
@@ -227,6 +257,32 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
         kind = "help";
         role = ROLE_DIM;
         buf_puts(&text, *str(ev, "topic") ? str(ev, "topic") : "commands");
+    } else if (strncmp(type, "pattern.", 8) == 0) {
+        add_pattern_text(&text, ev, type + 8, &role);
+        kind = "pattern";
+    } else if (strcmp(type, "state") == 0) {
+        char *state = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(ev, "state"));
+        kind = "state";
+        role = ROLE_DIM;
+        buf_printf(&text, "%s: %s", str(ev, "change"), state ? state : "{}");
+        cJSON_free(state);
+    } else if (strcmp(type, "event.emitted") == 0) {
+        kind = "emit";
+        role = ROLE_HANDOFF;
+        buf_printf(&text, "%s %s (from %s, %d handler%s)", str(ev, "event"), str(ev, "data"), str(ev, "source"),
+                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "handlers")),
+                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "handlers")) == 1 ? "" : "s");
+    } else if (strncmp(type, "handler.", 8) == 0) {
+        kind = "handler";
+        role = ROLE_DIM;
+        buf_printf(&text, "%s %s", type + 8, str(ev, "event"));
+    } else if (strncmp(type, "conversation.", 13) == 0) {
+        kind = "conv";
+        role = ROLE_DIM;
+        buf_printf(&text, "%s %s%s%s", type + 13, str(ev, "conversation"), *str(ev, "remote_id") ? " " : "",
+                   str(ev, "remote_id"));
+    } else {
+        buf_puts(&text, type);
     }
     push_row(tl, ts, *agent ? agent : "-", kind, buf_str(&text), role, line);
     buf_fini(&text);
