@@ -36,6 +36,23 @@ def start_up_screen_shows_every_agent_timeline_status_and_prompt():
 
 
 @test
+def a_decomposition_shows_as_a_tree_in_the_timeline():
+    with Screen(["--profile", tui.profile("recursive.json"), "--offline-rate", "0"]) as s:
+        s.wait_ready()
+        s.send_line("/run migration_plan Plan the migration of billing from MySQL to PostgreSQL")
+        s.wait_for("decompose done", "the pattern's end in the timeline")
+        s.key("F3")
+        s.key("F3")  # the timeline alone
+        text = s.wait_for("timeline |", "the timeline-only layout")
+        check("pattern p1   1.2 done" in text or "pattern p1   1.1 done" in text,
+              "second-level nodes indented once:\n" + s.dump())
+        check("pattern p1 1 done" in text, "the root not indented:\n" + s.dump())
+        for line in s.lines():
+            check(all(c >= " " for c in line), "no control characters on the screen: %r" % line)
+        s.check_clean_exit()
+
+
+@test
 def support_question_hands_off_to_billing_who_answers_streaming():
     with Screen(SUPPORT) as s:
         s.wait_ready()
