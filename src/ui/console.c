@@ -202,18 +202,6 @@ static void paint(struct console *c)
 
 /* ---- the event sink -------------------------------------------------------- */
 
-static const char *str(const cJSON *obj, const char *key)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(item) ? item->valuestring : "";
-}
-
-static double num(const cJSON *obj, const char *key)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(item) ? item->valuedouble : 0;
-}
-
 struct pane *console_find_pane(struct console *c, const char *agent)
 {
     for (size_t i = 0; i < c->panes.len; i++) {
@@ -262,13 +250,13 @@ static void render_agent_list(struct buf *out, const cJSON *ev)
     cJSON_ArrayForEach(agent, cJSON_GetObjectItemCaseSensitive(ev, "agents")) {
         const cJSON *handoff;
         const char *sep = "  hands off to ";
-        buf_printf(out, "%-12s %s", str(agent, "name"), str(agent, "model"));
+        buf_printf(out, "%-12s %s", ev_str(agent, "name"), ev_str(agent, "model"));
         cJSON_ArrayForEach(handoff, cJSON_GetObjectItemCaseSensitive(agent, "handoffs")) {
             buf_printf(out, "%s%s", sep, cJSON_IsString(handoff) ? handoff->valuestring : "");
             sep = ", ";
         }
-        if (*str(agent, "description"))
-            buf_printf(out, "\n    %s", str(agent, "description"));
+        if (*ev_str(agent, "description"))
+            buf_printf(out, "\n    %s", ev_str(agent, "description"));
         buf_puts(out, "\n\n");
     }
 }
@@ -277,20 +265,20 @@ static void render_history(struct buf *out, const cJSON *ev)
 {
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(ev, "entries")) {
-        const char *type = str(e, "type");
-        buf_printf(out, "%-14s %-10s ", str(e, "entry_id"), str(e, "agent"));
+        const char *type = ev_str(e, "type");
+        buf_printf(out, "%-14s %-10s ", ev_str(e, "entry_id"), ev_str(e, "agent"));
         if (strcmp(type, "message.input") == 0)
-            buf_printf(out, "you: %s", str(e, "content"));
+            buf_printf(out, "you: %s", ev_str(e, "content"));
         else if (strcmp(type, "message.output") == 0)
-            buf_printf(out, "%s", str(e, "content"));
+            buf_printf(out, "%s", ev_str(e, "content"));
         else if (strcmp(type, "function.call") == 0)
-            buf_printf(out, "calls %s %s", str(e, "name"), str(e, "arguments"));
+            buf_printf(out, "calls %s %s", ev_str(e, "name"), ev_str(e, "arguments"));
         else if (strcmp(type, "function.result") == 0)
-            buf_printf(out, "result: %s", str(e, "result"));
+            buf_printf(out, "result: %s", ev_str(e, "result"));
         else if (strcmp(type, "agent.handoff") == 0)
-            buf_printf(out, "\xE2\x87\xA2 %s", str(e, "next_agent"));
+            buf_printf(out, "\xE2\x87\xA2 %s", ev_str(e, "next_agent"));
         else
-            buf_printf(out, "%s %s", type, str(e, "name"));
+            buf_printf(out, "%s %s", type, ev_str(e, "name"));
         buf_putc(out, '\n');
     }
 }
@@ -319,8 +307,8 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
     char *title = NULL;
 
     if (strcmp(type, "help") == 0) {
-        buf_puts(&text, str(ev, "text"));
-        if (!*str(ev, "topic")) {
+        buf_puts(&text, ev_str(ev, "text"));
+        if (!*ev_str(ev, "topic")) {
             buf_putc(&text, '\n');
             keys_help(&text);
         }
@@ -330,12 +318,12 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
         overlay_open(c->ov, "agents", buf_str(&text), false);
     } else if (strcmp(type, "agent.show") == 0) {
         char *json = pretty_json(cJSON_GetObjectItemCaseSensitive(ev, "definition"));
-        title = xasprintf("agent %s", str(ev, "agent"));
+        title = xasprintf("agent %s", ev_str(ev, "agent"));
         overlay_open(c->ov, title, json, false);
         free(json);
     } else if (strcmp(type, "conversation.history") == 0) {
         render_history(&text, ev);
-        title = xasprintf("history of %s, held by %s", str(ev, "conversation"), str(ev, "agent"));
+        title = xasprintf("history of %s, held by %s", ev_str(ev, "conversation"), ev_str(ev, "agent"));
         overlay_open(c->ov, title, buf_str(&text), false);
     } else {
         buf_fini(&text);
@@ -350,9 +338,9 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
 static void on_event(void *ud, const cJSON *ev, const char *line)
 {
     struct console *c = ud;
-    const char *type = str(ev, "type"), *agent = str(ev, "agent"), *run = str(ev, "run");
+    const char *type = ev_str(ev, "type"), *agent = ev_str(ev, "agent"), *run = ev_str(ev, "run");
     struct pane *p = *agent ? console_find_pane(c, agent) : NULL;
-    const char *id = str(ev, "entry_id");
+    const char *id = ev_str(ev, "entry_id");
 
     timeline_add_event(c->tl, ev, line);
     c->dirty_status = true;
@@ -362,7 +350,7 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
             struct block *b = pane_find(p, id);
             if (!b)
                 b = pane_add(p, BLOCK_REPLY, id, "", "");
-            pane_append(p, b, str(ev, "content"));
+            pane_append(p, b, ev_str(ev, "content"));
             if (p->state != PANE_STREAMING)
                 pane_set_state(p, PANE_STREAMING, NULL, run);
         }
@@ -370,37 +358,37 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
         if (p) {
             struct block *b = pane_find(p, id);
             if (b)
-                pane_set_text(p, b, str(ev, "content"));
+                pane_set_text(p, b, ev_str(ev, "content"));
             else
-                pane_add(p, BLOCK_REPLY, id, "", str(ev, "content"));
+                pane_add(p, BLOCK_REPLY, id, "", ev_str(ev, "content"));
         }
     } else if (strcmp(type, "message.input") == 0) {
         if (p)
-            pane_add(p, BLOCK_USER, id, "you:", str(ev, "content"));
+            pane_add(p, BLOCK_USER, id, "you:", ev_str(ev, "content"));
     } else if (strcmp(type, "run.started") == 0) {
         if (p)
             pane_set_state(p, PANE_THINKING, NULL, run);
     } else if (strcmp(type, "function.call") == 0) {
         if (p) {
-            char *label = xasprintf("call %s", str(ev, "name"));
-            pane_add(p, BLOCK_CALL, id, label, str(ev, "arguments"));
-            pane_set_state(p, PANE_TOOL, str(ev, "name"), run);
+            char *label = xasprintf("call %s", ev_str(ev, "name"));
+            pane_add(p, BLOCK_CALL, id, label, ev_str(ev, "arguments"));
+            pane_set_state(p, PANE_TOOL, ev_str(ev, "name"), run);
             free(label);
         }
     } else if (strcmp(type, "function.result") == 0) {
         if (p) {
-            pane_add(p, BLOCK_RESULT, id, "result", str(ev, "result"));
+            pane_add(p, BLOCK_RESULT, id, "result", ev_str(ev, "result"));
             pane_set_state(p, PANE_THINKING, NULL, run);
         }
     } else if (strcmp(type, "tool.execution") == 0) {
         if (p) {
-            char *label = xasprintf("ran %s", str(ev, "name"));
-            pane_add(p, BLOCK_TOOL, id, label, str(ev, "arguments"));
-            pane_set_state(p, PANE_TOOL, str(ev, "name"), run);
+            char *label = xasprintf("ran %s", ev_str(ev, "name"));
+            pane_add(p, BLOCK_TOOL, id, label, ev_str(ev, "arguments"));
+            pane_set_state(p, PANE_TOOL, ev_str(ev, "name"), run);
             free(label);
         }
     } else if (strcmp(type, "agent.handoff") == 0) {
-        const char *prev = str(ev, "previous_agent"), *next = str(ev, "next_agent");
+        const char *prev = ev_str(ev, "previous_agent"), *next = ev_str(ev, "next_agent");
         struct pane *from = console_find_pane(c, prev), *to = console_find_pane(c, next);
         char *text;
         if (from) {
@@ -417,42 +405,42 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
         }
     } else if (strcmp(type, "breakpoint.hit") == 0) {
         if (p) {
-            char *text = xasprintf("%s waits for /allow or /deny (%s)", str(ev, "name"), str(ev, "tool_call_id"));
+            char *text = xasprintf("%s waits for /allow or /deny (%s)", ev_str(ev, "name"), ev_str(ev, "tool_call_id"));
             pane_add(p, BLOCK_NOTICE, NULL, "", text);
-            pane_set_state(p, PANE_WAITING, str(ev, "name"), run);
+            pane_set_state(p, PANE_WAITING, ev_str(ev, "name"), run);
             free(text);
         }
     } else if (strcmp(type, "run.done") == 0 || strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
-        c->tokens_in += (int64_t)num(usage, "prompt_tokens");
-        c->tokens_out += (int64_t)num(usage, "completion_tokens");
+        c->tokens_in += (int64_t)ev_num(usage, "prompt_tokens");
+        c->tokens_out += (int64_t)ev_num(usage, "completion_tokens");
         end_run(c, run);
         if (p && strcmp(type, "run.error") == 0) {
-            pane_add(p, BLOCK_ERROR, NULL, "!", str(ev, "message"));
+            pane_add(p, BLOCK_ERROR, NULL, "!", ev_str(ev, "message"));
             pane_set_state(p, PANE_ERROR, NULL, run);
         } else if (p && strcmp(type, "run.cancelled") == 0) {
-            char *text = xasprintf("(%s)", str(ev, "message"));
+            char *text = xasprintf("(%s)", ev_str(ev, "message"));
             pane_add(p, BLOCK_NOTICE, NULL, "", text);
             free(text);
         }
     } else if (strcmp(type, "error") == 0) {
-        if (p && *str(ev, "function")) {
-            char *text = xasprintf("function %s failed: %s", str(ev, "function"), str(ev, "message"));
+        if (p && *ev_str(ev, "function")) {
+            char *text = xasprintf("function %s failed: %s", ev_str(ev, "function"), ev_str(ev, "message"));
             pane_add(p, BLOCK_ERROR, NULL, "!", text);
             free(text);
         } else {
-            console_say(c, ROLE_ERROR, "%s", str(ev, "message"));
+            console_say(c, ROLE_ERROR, "%s", ev_str(ev, "message"));
         }
     } else if (strcmp(type, "warning") == 0) {
-        console_say(c, ROLE_WARNING, "%s", str(ev, "message"));
+        console_say(c, ROLE_WARNING, "%s", ev_str(ev, "message"));
     } else if (strcmp(type, "agent.created") == 0) {
         const cJSON *def = cJSON_GetObjectItemCaseSensitive(ev, "definition");
         if (!p)
-            add_pane(c, agent, str(def, "model"));
+            add_pane(c, agent, ev_str(def, "model"));
     } else if (strcmp(type, "agent.updated") == 0) {
         if (p) {
             free(p->model);
-            p->model = xstrdup(str(cJSON_GetObjectItemCaseSensitive(ev, "definition"), "model"));
+            p->model = xstrdup(ev_str(cJSON_GetObjectItemCaseSensitive(ev, "definition"), "model"));
             p->dirty = true;
         }
     } else if (strcmp(type, "agent.deleted") == 0) {
@@ -567,9 +555,9 @@ void console_inspect(struct console *c)
     ev = cJSON_Parse(r->raw);
     pretty = ev ? pretty_json(ev) : NULL;
     if (r->pieces > 1)
-        title = xasprintf("event %.0f %s: the first of %u pieces", num(ev, "seq"), str(ev, "type"), r->pieces);
+        title = xasprintf("event %.0f %s: the first of %u pieces", ev_num(ev, "seq"), ev_str(ev, "type"), r->pieces);
     else
-        title = xasprintf("event %.0f %s", num(ev, "seq"), str(ev, "type"));
+        title = xasprintf("event %.0f %s", ev_num(ev, "seq"), ev_str(ev, "type"));
     overlay_open(c->ov, title, pretty ? pretty : r->raw, false);
     free(pretty);
     cJSON_Delete(ev);
@@ -732,6 +720,11 @@ void console_submit(struct console *c, const char *line)
     while (*p == ' ' || *p == '\t')
         p++;
     c->ctrl_c_ms = 0;
+    if (c->message_timer) {
+        /* A new line makes the last status message old news. */
+        loop_timer_cancel(c->s->loop, c->message_timer);
+        on_message_expired(c->s->loop, c);
+    }
     /* /theme changes the screen: the console's own (batch mode has none). */
     if (strncmp(p, "/theme", 6) == 0 && (p[6] == '\0' || p[6] == ' ' || p[6] == '\t')) {
         theme_command(c, p + 6 + strspn(p + 6, " \t"));

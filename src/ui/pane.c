@@ -283,7 +283,8 @@ static void move_up(struct pane *p, int cols, size_t *bi, size_t *li, size_t k)
 /* Text columns: a blank margin on the left, the separator on the right. */
 static int content_cols(const struct pane *p)
 {
-    return p->r.w - (p->sep ? 1 : 0) - 1;
+    /* A blank column on the left, and one before the separator. */
+    return p->r.w - (p->sep ? 2 : 0) - 1;
 }
 
 void pane_scroll(struct pane *p, int lines)

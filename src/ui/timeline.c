@@ -44,18 +44,6 @@ void timeline_fini(struct timeline *tl)
     vec_fini(&tl->rows);
 }
 
-static const char *str(const cJSON *obj, const char *key)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsString(item) ? item->valuestring : "";
-}
-
-static double num(const cJSON *obj, const char *key)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(item) ? item->valuedouble : 0;
-}
-
 static void forget_stream(struct timeline *tl, const struct tl_row *row)
 {
     for (size_t i = 0; i < tl->streams.len; i++) {
@@ -109,7 +97,7 @@ void timeline_add_notice(struct timeline *tl, enum theme_role role, const char *
 /* The row of a reply that streams: one for all its pieces. */
 static void add_delta(struct timeline *tl, const cJSON *ev, const char *line)
 {
-    const char *id = str(ev, "entry_id");
+    const char *id = ev_str(ev, "entry_id");
     struct tl_row *r = NULL;
     char text[96];
 
@@ -119,7 +107,7 @@ static void add_delta(struct timeline *tl, const cJSON *ev, const char *line)
             r = s;
     }
     if (!r) {
-        r = push_row(tl, str(ev, "ts"), str(ev, "agent"), "stream", "", ROLE_DIM, line);
+        r = push_row(tl, ev_str(ev, "ts"), ev_str(ev, "agent"), "stream", "", ROLE_DIM, line);
         r->entry_id = xstrdup(id);
         vec_push(&tl->streams, r);
     }
@@ -134,35 +122,35 @@ static void add_delta(struct timeline *tl, const cJSON *ev, const char *line)
  * indented by its depth in a decomposition's tree. */
 static void add_pattern_text(struct buf *text, const cJSON *ev, const char *what, enum theme_role *role)
 {
-    const char *status = str(ev, "status");
-    const char *step = str(ev, "step");
+    const char *status = ev_str(ev, "status");
+    const char *step = ev_str(ev, "step");
 
     *role = ROLE_HANDOFF;
     if (strcmp(what, "started") == 0) {
-        buf_printf(text, "%s %s%s%s started", str(ev, "pattern"), str(ev, "kind"), *str(ev, "workflow") ? " " : "",
-                   str(ev, "workflow"));
+        buf_printf(text, "%s %s%s%s started", ev_str(ev, "pattern"), ev_str(ev, "kind"),
+                   *ev_str(ev, "workflow") ? " " : "", ev_str(ev, "workflow"));
         return;
     }
     if (strcmp(what, "done") == 0) {
         if (strcmp(status, "done") != 0)
             *role = ROLE_ERROR;
-        buf_printf(text, "%s %s %s in %.1f s%s%s", str(ev, "pattern"), str(ev, "kind"), status,
-                   num(ev, "latency_ms") / 1000.0, *str(ev, "message") ? ": " : "", str(ev, "message"));
+        buf_printf(text, "%s %s %s in %.1f s%s%s", ev_str(ev, "pattern"), ev_str(ev, "kind"), status,
+                   ev_num(ev, "latency_ms") / 1000.0, *ev_str(ev, "message") ? ": " : "", ev_str(ev, "message"));
         return;
     }
     *role = strcmp(status, "failed") == 0 || strcmp(status, "skipped") == 0 ? ROLE_ERROR
             : strcmp(status, "started") == 0 || strcmp(status, "done") == 0 ? ROLE_DIM
                                                                             : ROLE_WARNING;
-    buf_printf(text, "%s ", str(ev, "pattern"));
+    buf_printf(text, "%s ", ev_str(ev, "pattern"));
     for (const char *p = step; *p; p++)
         if (*p == '.')
             buf_puts(text, "  "); /* the tree of a decomposition */
-    buf_printf(text, "%s %s%s%s", step, status, *str(ev, "message") ? ": " : "", str(ev, "message"));
+    buf_printf(text, "%s %s%s%s", step, status, *ev_str(ev, "message") ? ": " : "", ev_str(ev, "message"));
 }
 
 void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
 {
-    const char *type = str(ev, "type"), *ts = str(ev, "ts"), *agent = str(ev, "agent");
+    const char *type = ev_str(ev, "type"), *ts = ev_str(ev, "ts"), *agent = ev_str(ev, "agent");
     const char *kind = "event"; /* rows outlive ev: kinds are static strings */
     enum theme_role role = ROLE_TEXT;
     struct buf text = BUF_INIT;
@@ -174,76 +162,76 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
     if (strcmp(type, "message.output") == 0) {
         for (size_t i = 0; i < tl->streams.len; i++) {
             struct tl_row *s = tl->streams.items[i];
-            if (strcmp(s->entry_id, str(ev, "entry_id")) == 0) {
+            if (strcmp(s->entry_id, ev_str(ev, "entry_id")) == 0) {
                 vec_remove(&tl->streams, i);
                 break;
             }
         }
         kind = "reply";
-        buf_puts(&text, str(ev, "content"));
+        buf_puts(&text, ev_str(ev, "content"));
     } else if (strcmp(type, "message.input") == 0) {
         kind = "input";
         role = ROLE_USER;
-        buf_puts(&text, str(ev, "content"));
+        buf_puts(&text, ev_str(ev, "content"));
     } else if (strcmp(type, "conversation.started") == 0) {
         kind = "conv";
         role = ROLE_DIM;
-        if (*str(ev, "server_conversation"))
+        if (*ev_str(ev, "server_conversation"))
             buf_printf(&text, "%s now on server conversation %s (context carried: %.0f entries)",
-                       str(ev, "conversation"), str(ev, "server_conversation"), num(ev, "carried"));
-        else if (*str(ev, "parent"))
-            buf_printf(&text, "%s branched from %s at %s", str(ev, "conversation"), str(ev, "parent"),
-                       str(ev, "from_entry"));
+                       ev_str(ev, "conversation"), ev_str(ev, "server_conversation"), ev_num(ev, "carried"));
+        else if (*ev_str(ev, "parent"))
+            buf_printf(&text, "%s branched from %s at %s", ev_str(ev, "conversation"), ev_str(ev, "parent"),
+                       ev_str(ev, "from_entry"));
         else
-            buf_printf(&text, "%s started", str(ev, "conversation"));
+            buf_printf(&text, "%s started", ev_str(ev, "conversation"));
     } else if (strcmp(type, "run.started") == 0) {
         kind = "run";
         role = ROLE_DIM;
-        buf_printf(&text, "%s started in %s", str(ev, "run"), str(ev, "conversation"));
+        buf_printf(&text, "%s started in %s", ev_str(ev, "run"), ev_str(ev, "conversation"));
     } else if (strcmp(type, "function.call") == 0) {
         kind = "call";
         role = ROLE_TOOL;
-        buf_printf(&text, "%s %s", str(ev, "name"), str(ev, "arguments"));
+        buf_printf(&text, "%s %s", ev_str(ev, "name"), ev_str(ev, "arguments"));
     } else if (strcmp(type, "function.result") == 0) {
         kind = "result";
         role = ROLE_TOOL;
-        buf_puts(&text, str(ev, "result"));
+        buf_puts(&text, ev_str(ev, "result"));
     } else if (strcmp(type, "tool.execution") == 0) {
         kind = "tool";
         role = ROLE_TOOL;
-        buf_printf(&text, "%s %s", str(ev, "name"), str(ev, "arguments"));
+        buf_printf(&text, "%s %s", ev_str(ev, "name"), ev_str(ev, "arguments"));
     } else if (strcmp(type, "agent.handoff") == 0) {
         kind = "handoff";
         role = ROLE_HANDOFF;
-        buf_printf(&text, "%s \xE2\x87\xA2 %s", str(ev, "previous_agent"), str(ev, "next_agent")); /* ⇢ */
+        buf_printf(&text, "%s \xE2\x87\xA2 %s", ev_str(ev, "previous_agent"), ev_str(ev, "next_agent")); /* ⇢ */
     } else if (strcmp(type, "run.done") == 0) {
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
         kind = "done";
         role = ROLE_DIM;
-        buf_printf(&text, "%s in %.1f s, %.0f tokens", str(ev, "run"), num(ev, "latency_ms") / 1000.0,
-                   num(usage, "total_tokens"));
+        buf_printf(&text, "%s in %.1f s, %.0f tokens", ev_str(ev, "run"), ev_num(ev, "latency_ms") / 1000.0,
+                   ev_num(usage, "total_tokens"));
     } else if (strcmp(type, "run.error") == 0) {
         kind = "failed";
         role = ROLE_ERROR;
-        buf_printf(&text, "%s: %s", str(ev, "run"), str(ev, "message"));
+        buf_printf(&text, "%s: %s", ev_str(ev, "run"), ev_str(ev, "message"));
     } else if (strcmp(type, "run.cancelled") == 0) {
         kind = "cancel";
         role = ROLE_WARNING;
-        buf_printf(&text, "%s: %s", str(ev, "run"), str(ev, "message"));
+        buf_printf(&text, "%s: %s", ev_str(ev, "run"), ev_str(ev, "message"));
     } else if (strcmp(type, "error") == 0) {
         kind = "error";
         role = ROLE_ERROR;
-        if (*str(ev, "function"))
-            buf_printf(&text, "function %s failed: ", str(ev, "function"));
-        buf_puts(&text, str(ev, "message"));
+        if (*ev_str(ev, "function"))
+            buf_printf(&text, "function %s failed: ", ev_str(ev, "function"));
+        buf_puts(&text, ev_str(ev, "message"));
     } else if (strcmp(type, "warning") == 0) {
         kind = "warning";
         role = ROLE_WARNING;
-        buf_puts(&text, str(ev, "message"));
+        buf_puts(&text, ev_str(ev, "message"));
     } else if (strcmp(type, "breakpoint.hit") == 0) {
         kind = "waits";
         role = ROLE_WARNING;
-        buf_printf(&text, "%s %s: %s", str(ev, "name"), str(ev, "tool_call_id"), str(ev, "message"));
+        buf_printf(&text, "%s %s: %s", ev_str(ev, "name"), ev_str(ev, "tool_call_id"), ev_str(ev, "message"));
     } else if (strncmp(type, "agent.", 6) == 0) {
         kind = "agent";
         role = ROLE_DIM;
@@ -251,12 +239,12 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
     } else if (strcmp(type, "conversation.history") == 0) {
         kind = "history";
         role = ROLE_DIM;
-        buf_printf(&text, "%s: %d entries", str(ev, "conversation"),
+        buf_printf(&text, "%s: %d entries", ev_str(ev, "conversation"),
                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "entries")));
     } else if (strcmp(type, "help") == 0) {
         kind = "help";
         role = ROLE_DIM;
-        buf_puts(&text, *str(ev, "topic") ? str(ev, "topic") : "commands");
+        buf_puts(&text, *ev_str(ev, "topic") ? ev_str(ev, "topic") : "commands");
     } else if (strncmp(type, "pattern.", 8) == 0) {
         add_pattern_text(&text, ev, type + 8, &role);
         kind = "pattern";
@@ -264,23 +252,23 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
         char *state = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(ev, "state"));
         kind = "state";
         role = ROLE_DIM;
-        buf_printf(&text, "%s: %s", str(ev, "change"), state ? state : "{}");
+        buf_printf(&text, "%s: %s", ev_str(ev, "change"), state ? state : "{}");
         cJSON_free(state);
     } else if (strcmp(type, "event.emitted") == 0) {
         kind = "emit";
         role = ROLE_HANDOFF;
-        buf_printf(&text, "%s %s (from %s, %d handler%s)", str(ev, "event"), str(ev, "data"), str(ev, "source"),
-                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "handlers")),
+        buf_printf(&text, "%s %s (from %s, %d handler%s)", ev_str(ev, "event"), ev_str(ev, "data"),
+                   ev_str(ev, "source"), cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "handlers")),
                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "handlers")) == 1 ? "" : "s");
     } else if (strncmp(type, "handler.", 8) == 0) {
         kind = "handler";
         role = ROLE_DIM;
-        buf_printf(&text, "%s %s", type + 8, str(ev, "event"));
+        buf_printf(&text, "%s %s", type + 8, ev_str(ev, "event"));
     } else if (strncmp(type, "conversation.", 13) == 0) {
         kind = "conv";
         role = ROLE_DIM;
-        buf_printf(&text, "%s %s%s%s", type + 13, str(ev, "conversation"), *str(ev, "remote_id") ? " " : "",
-                   str(ev, "remote_id"));
+        buf_printf(&text, "%s %s%s%s", type + 13, ev_str(ev, "conversation"), *ev_str(ev, "remote_id") ? " " : "",
+                   ev_str(ev, "remote_id"));
     } else {
         buf_puts(&text, type);
     }

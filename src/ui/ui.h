@@ -136,4 +136,18 @@ void layout_apply(struct console *c);
 /* ---- statusbar.c ---- */
 void statusbar_paint(struct console *c);
 
+/* An event's string field, or "" when it has none. */
+static inline const char *ev_str(const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(item) ? item->valuestring : "";
+}
+
+/* An event's number field, or 0 when it has none. */
+static inline double ev_num(const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(item) ? item->valuedouble : 0;
+}
+
 #endif
