@@ -50,6 +50,7 @@ struct backend_request {
     const struct tool_confirmation *confirmations; /* answers to pending calls, or NULL */
     size_t nconfirmations;
     const cJSON *response_format; /* a ResponseFormat the answer must follow (JSON schema), or NULL */
+    bool client_handoffs;         /* agentdeck must carry out handoffs (the debugger stops at them) */
 };
 
 /* What backend_query() asks the server about its conversations. */

@@ -310,14 +310,15 @@ struct backend_call {
     struct entry *cur; /* the output entry being assembled */
     int cur_index;
     struct usage usage;
-    char *error;            /* conversation.response.error */
-    bool starting;          /* a new server conversation: report its id */
-    char *parent;           /* the server conversation it replaces, or NULL */
-    size_t carried;         /* entries carried over into it */
-    size_t first_new;       /* the request's new inputs, kept while it waits */
-    cJSON *confirmations;   /* tool_confirmations to send, or NULL */
-    cJSON *response_format; /* completion_args.response_format, or NULL */
-    bool appending;         /* an append: once it succeeds, the conversation may be restarted */
+    char *error;                   /* conversation.response.error */
+    bool starting;                 /* a new server conversation: report its id */
+    char *parent;                  /* the server conversation it replaces, or NULL */
+    size_t carried;                /* entries carried over into it */
+    size_t first_new;              /* the request's new inputs, kept while it waits */
+    cJSON *confirmations;          /* tool_confirmations to send, or NULL */
+    cJSON *response_format;        /* completion_args.response_format, or NULL */
+    bool appending;                /* an append: once it succeeds, the conversation may be restarted */
+    const char *handoff_execution; /* "server" or "client", for this request */
     bool delivering, cancelled;
 };
 
@@ -441,12 +442,12 @@ static bool conv_event(struct api_call *c, const char *type, const cJSON *data)
         const char *next = json_str(data, "next_agent_name");
         e = entry_at(call, ENTRY_AGENT_HANDOFF, data);
         e->next_agent = xstrdup(next);
-        e->execution = xstrdup(call->mb->handoff_execution);
+        e->execution = xstrdup(call->handoff_execution);
         /* Server execution: the next agent speaks in this same stream, and
          * keeps the server conversation. Client execution: the stream ends
          * here, and the runner starts the next agent on a conversation of
          * its own, carrying what came before. */
-        if (next && strcmp(call->mb->handoff_execution, "server") == 0) {
+        if (next && strcmp(call->handoff_execution, "server") == 0) {
             free(call->agent);
             call->agent = xstrdup(next);
             free(call->conv->remote_agent);
@@ -664,7 +665,7 @@ static char *print_json(cJSON *obj)
 static void add_turn_fields(const struct backend_call *call, cJSON *body)
 {
     cJSON_AddBoolToObject(body, "stream", call->mb->stream);
-    cJSON_AddStringToObject(body, "handoff_execution", call->mb->handoff_execution);
+    cJSON_AddStringToObject(body, "handoff_execution", call->handoff_execution);
     if (call->response_format)
         cJSON_AddItemToObject(cJSON_AddObjectToObject(body, "completion_args"), "response_format",
                               cJSON_Duplicate(call->response_format, 1));
@@ -857,6 +858,7 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
     call->conv = req->conv;
     call->agent = xstrdup(req->agent->name);
     call->first_new = req->first_new;
+    call->handoff_execution = req->client_handoffs ? "client" : mb->handoff_execution;
     if (req->response_format)
         call->response_format = cJSON_Duplicate(req->response_format, 1);
     if (req->nconfirmations) {

@@ -32,4 +32,16 @@ extern const struct flag_spec cmd_compete_flags[];
 extern const struct flag_spec cmd_decompose_flags[];
 extern const struct command_spec cmd_state_subcommands[];
 
+/* The debugger (src/cmd/debugger.c). */
+enum cmd_status cmd_step(struct cmd_call *call);
+enum cmd_status cmd_next(struct cmd_call *call);
+enum cmd_status cmd_continue(struct cmd_call *call);
+enum cmd_status cmd_skip(struct cmd_call *call);
+enum cmd_status cmd_abort(struct cmd_call *call);
+enum cmd_status cmd_edit(struct cmd_call *call);
+enum cmd_status cmd_redirect(struct cmd_call *call);
+enum cmd_status cmd_break(struct cmd_call *call);
+enum cmd_status cmd_breaks(struct cmd_call *call);
+enum cmd_status cmd_unbreak(struct cmd_call *call);
+
 #endif

@@ -8,13 +8,27 @@
 
 #include "core/clock.h"
 #include "core/xalloc.h"
+#include "orch/debug.h"
 #include "tools/function.h"
 
 enum run_state {
     RUN_ACTIVE,
-    RUN_PAUSED, /* function calls wait for the user's /allow or /deny */
+    RUN_PAUSED, /* waits for the user: /allow or /deny, or the debugger's commands */
     RUN_ENDED,  /* waiting to be reaped */
 };
+
+/* Why a paused run waits. */
+enum pause_kind {
+    PAUSE_CONFIRM,  /* function calls wait for /allow or /deny */
+    PAUSE_STEP,     /* before a request: step mode or an agent breakpoint */
+    PAUSE_TOOL,     /* after a built-in tool ran */
+    PAUSE_FUNCTION, /* before function calls run */
+    PAUSE_HANDOFF,  /* before the next agent gets control */
+    PAUSE_ERROR,    /* instead of failing */
+};
+
+/* Where a turn's end goes on from, after a stop. */
+enum turn_stage { AT_TOOLS, AT_CONFIRM, AT_FUNCTION_BREAK, AT_FUNCTIONS, AT_HANDOFF_BREAK, AT_HANDOFF };
 
 struct pending_call {
     struct run *run;
@@ -47,6 +61,11 @@ struct run {
     run_ended_fn *ended;
     void *ended_ud;
     cJSON *response_format; /* asked of every turn, or NULL */
+    enum pause_kind pause;  /* when RUN_PAUSED */
+    enum turn_stage resume; /* PAUSE_TOOL, _FUNCTION, _HANDOFF: where to go on */
+    char *error;            /* PAUSE_ERROR: the failure held back */
+    bool continuing;        /* /continue: no more step-mode stops */
+    bool handoff_by_marker; /* handoff_to comes from a HANDOFF: line */
 };
 
 static void run_next_turn(struct run *run);
@@ -73,6 +92,7 @@ void run_free(struct run *run)
     free(run->id);
     free(run->agent);
     free(run->handoff_to);
+    free(run->error);
     cJSON_Delete(run->response_format);
     free(run);
 }
@@ -290,8 +310,10 @@ static bool pause_for_confirmations(struct run *run)
         cJSON_AddStringToObject(fields, "message", "waiting for /allow or /deny");
         event_emit(&run->s->events, "breakpoint.hit", fields);
     }
-    if (paused)
+    if (paused) {
         run->state = RUN_PAUSED;
+        run->pause = PAUSE_CONFIRM;
+    }
     return paused;
 }
 
@@ -359,32 +381,179 @@ static void marker_handoff_to(struct run *run, const char *next)
     run_next_turn(run);
 }
 
+/* ---- stops: step mode and breakpoints (orch/debug.h) ---------------------- */
+
+static const char *const pause_names[] = {"confirmation", "step", "tool", "function", "handoff", "error"};
+
+/* The entries the agent will be sent: the new ones, as /history shows them. */
+static cJSON *pending_inputs(const struct run *run)
+{
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = run->first_new; i < run->conv->entries.len; i++) {
+        const struct entry *e = run->conv->entries.items[i];
+        cJSON *obj = cJSON_CreateObject();
+        cJSON_AddStringToObject(obj, "type", entry_type_name(e->type));
+        if (e->agent)
+            cJSON_AddStringToObject(obj, "agent", e->agent);
+        entry_add_fields(e, obj);
+        cJSON_AddItemToArray(list, obj);
+    }
+    return list;
+}
+
+/* What an agent taking the conversation over is given: its messages so far. */
+static cJSON *conversation_context(const struct run *run)
+{
+    cJSON *context = cJSON_CreateArray();
+    for (size_t i = 0; i < run->conv->entries.len; i++) {
+        const struct entry *e = run->conv->entries.items[i];
+        cJSON *obj;
+        if (e->type != ENTRY_MESSAGE_INPUT && e->type != ENTRY_MESSAGE_OUTPUT)
+            continue;
+        obj = cJSON_CreateObject();
+        cJSON_AddStringToObject(obj, "type", entry_type_name(e->type));
+        if (e->agent)
+            cJSON_AddStringToObject(obj, "agent", e->agent);
+        entry_add_fields(e, obj);
+        cJSON_AddItemToArray(context, obj);
+    }
+    return context;
+}
+
+/* Stops the run: breakpoint.hit says why and what is about to happen. */
+static void run_pause(struct run *run, enum pause_kind kind, const struct breakpoint *b, enum turn_stage resume,
+                      const char *message)
+{
+    cJSON *fields = cJSON_CreateObject();
+    const struct agent *agent = team_find_agent(run->s->team, run->agent);
+
+    run->state = RUN_PAUSED;
+    run->pause = kind;
+    run->resume = resume;
+    run_add_context(run, fields);
+    cJSON_AddStringToObject(fields, "reason", pause_names[kind]);
+    if (b) {
+        char *spec = breakpoint_describe(b);
+        cJSON_AddNumberToObject(fields, "breakpoint", b->id);
+        cJSON_AddStringToObject(fields, "spec", spec);
+        free(spec);
+    }
+    cJSON_AddStringToObject(fields, "message", message);
+    if (kind == PAUSE_STEP && agent) {
+        cJSON_AddStringToObject(fields, "model", agent->model);
+        cJSON_AddItemToObject(fields, "inputs", pending_inputs(run));
+        cJSON_AddItemToObject(fields, "tools", cJSON_Duplicate(agent->tools, 1));
+        cJSON_AddItemToObject(fields, "completion_args", cJSON_Duplicate(agent->completion_args, 1));
+    } else if (kind == PAUSE_FUNCTION) {
+        cJSON *calls = cJSON_AddArrayToObject(fields, "calls");
+        for (size_t i = 0; i < run->calls.len; i++) {
+            const struct pending_call *pc = run->calls.items[i];
+            cJSON *call = cJSON_CreateObject();
+            cJSON_AddStringToObject(call, "name", pc->name);
+            cJSON_AddStringToObject(call, "arguments", pc->arguments ? pc->arguments : "{}");
+            cJSON_AddStringToObject(call, "tool_call_id", pc->tool_call_id);
+            cJSON_AddItemToArray(calls, call);
+        }
+    } else if (kind == PAUSE_HANDOFF) {
+        cJSON_AddStringToObject(fields, "previous_agent", run->agent);
+        cJSON_AddStringToObject(fields, "next_agent", run->handoff_to);
+        cJSON_AddItemToObject(fields, "context", conversation_context(run));
+    }
+    if (kind == PAUSE_STEP && run->first_new == run->conv->entries.len)
+        cJSON_AddItemToObject(fields, "context", conversation_context(run)); /* a handoff's turn */
+    event_emit(&run->s->events, "breakpoint.hit", fields);
+}
+
+/* A built-in tool of this turn that a breakpoint stops at, or NULL. */
+static const struct breakpoint *tool_hit(const struct run *run)
+{
+    for (size_t i = run->turn_start; i < run->conv->entries.len; i++) {
+        const struct entry *e = run->conv->entries.items[i];
+        const struct breakpoint *b;
+        if (e->type == ENTRY_TOOL_EXECUTION && (b = debug_match(run->s, BREAK_TOOL, e->name)))
+            return b;
+    }
+    return NULL;
+}
+
+static const struct breakpoint *function_hit(const struct run *run)
+{
+    for (size_t i = 0; i < run->calls.len; i++) {
+        const struct pending_call *pc = run->calls.items[i];
+        const struct breakpoint *b = debug_match(run->s, BREAK_FUNCTION, pc->name);
+        if (b)
+            return b;
+    }
+    return NULL;
+}
+
+/* The next agent takes control: a handoff the backend left to agentdeck,
+ * or a text marker's. */
+static void take_handoff(struct run *run)
+{
+    char *next = run->handoff_to;
+
+    run->handoff_to = NULL;
+    if (run->handoff_by_marker) {
+        run->handoff_by_marker = false;
+        marker_handoff_to(run, next);
+        free(next);
+        return;
+    }
+    free(run->agent);
+    run->agent = next;
+    free(run->conv->agent);
+    run->conv->agent = xstrdup(run->agent);
+    run->first_new = run->conv->entries.len;
+    run_next_turn(run);
+}
+
+/* The end of a turn, from stage on: stops, function calls, handoffs, or
+ * the end of the run. */
+static void run_proceed(struct run *run, enum turn_stage from)
+{
+    const struct breakpoint *b;
+    const char *next;
+
+    if (from <= AT_TOOLS && (b = tool_hit(run))) {
+        run_pause(run, PAUSE_TOOL, b, AT_CONFIRM, "a built-in tool ran: /next goes on");
+        return;
+    }
+    if (run->calls.len) {
+        if (from <= AT_CONFIRM && pause_for_confirmations(run))
+            return;
+        if (from <= AT_FUNCTION_BREAK && (b = function_hit(run))) {
+            run_pause(run, PAUSE_FUNCTION, b, AT_FUNCTIONS,
+                      "/next runs the calls, /edit ARGUMENTS changes the first one's, /skip denies them");
+            return;
+        }
+        run_function_calls(run);
+        return;
+    }
+    if (!run->handoff_to && (next = marker_handoff(run, run->turn_start))) {
+        run->handoff_to = xstrdup(next);
+        run->handoff_by_marker = true;
+    }
+    if (run->handoff_to) {
+        if (from <= AT_HANDOFF_BREAK && (b = debug_match(run->s, BREAK_HANDOFF, NULL))) {
+            run_pause(run, PAUSE_HANDOFF, b, AT_HANDOFF,
+                      "/next lets the handoff go on, /redirect AGENT sends it elsewhere, /skip or /abort stops it");
+            return;
+        }
+        take_handoff(run);
+        return;
+    }
+    run_end(run, "run.done", NULL);
+}
+
 static void on_done(void *ud, const struct usage *usage)
 {
     struct run *run = ud;
-    const char *next;
 
     run->call = NULL;
     usage_add(&run->usage, usage);
-    if (run->calls.len && pause_for_confirmations(run)) {
-        return;
-    } else if (run->calls.len) {
-        run_function_calls(run);
-    } else if (run->handoff_to) {
-        free(run->agent);
-        run->agent = run->handoff_to;
-        run->handoff_to = NULL;
-        free(run->conv->agent);
-        run->conv->agent = xstrdup(run->agent);
-        run->first_new = run->conv->entries.len;
-        run_next_turn(run);
-    } else if ((next = marker_handoff(run, run->turn_start))) {
-        marker_handoff_to(run, next);
-    } else {
-        run_end(run, "run.done", NULL);
-    }
+    run_proceed(run, AT_TOOLS);
 }
-
 static void on_warning(void *ud, const char *message)
 {
     struct run *run = ud;
@@ -410,8 +579,16 @@ static void on_remote_started(void *ud, const char *remote_id, const char *paren
 static void on_error(void *ud, const char *message)
 {
     struct run *run = ud;
+    const struct breakpoint *b = debug_match(run->s, BREAK_ERROR, NULL);
+
     run->call = NULL;
-    run_fail(run, message);
+    if (!b) {
+        run_fail(run, message);
+        return;
+    }
+    free(run->error);
+    run->error = xstrdup(message);
+    run_pause(run, PAUSE_ERROR, b, AT_TOOLS, message);
 }
 
 /* Sends a turn: the new entries, and the answers to confirmations (or none). */
@@ -422,11 +599,12 @@ static void run_next_turn(struct run *run)
     run_turn(run, NULL, 0);
 }
 
+static void run_send(struct run *run, const struct agent *agent, const struct tool_confirmation *confirmations,
+                     size_t n);
+
 static void run_turn(struct run *run, const struct tool_confirmation *confirmations, size_t n)
 {
     const struct agent *agent = team_find_agent(run->s->team, run->agent);
-    struct backend_request req;
-    struct backend_reply reply = {run, on_delta, on_entry, on_done, on_error, on_warning, on_remote_started};
 
     if (!agent) {
         char *message = xasprintf("agent \"%s\" no longer exists", run->agent);
@@ -440,10 +618,35 @@ static void run_turn(struct run *run, const struct tool_confirmation *confirmati
         free(message);
         return;
     }
+    if (!n) {
+        const struct breakpoint *b = debug_match(run->s, BREAK_AGENT, run->agent);
+        if (b || (run->s->step_mode && !run->continuing)) {
+            run_pause(run, PAUSE_STEP, b, AT_TOOLS,
+                      "/next sends it, /continue runs on, /edit TEXT changes the input, /skip drops it, /abort ends "
+                      "the run");
+            return;
+        }
+    }
+    run_send(run, agent, confirmations, n);
+}
+
+/* Sends the turn's request. */
+static void run_send(struct run *run, const struct agent *agent, const struct tool_confirmation *confirmations,
+                     size_t n)
+{
+    struct backend_reply reply = {run, on_delta, on_entry, on_done, on_error, on_warning, on_remote_started};
+    struct backend_request req;
+
     run->turns++;
     run->turn_start = run->conv->entries.len;
-    req = (struct backend_request){run->s->team,  agent, run->conv,           run->first_new,
-                                   confirmations, n,     run->response_format};
+    req = (struct backend_request){run->s->team,
+                                   agent,
+                                   run->conv,
+                                   run->first_new,
+                                   confirmations,
+                                   n,
+                                   run->response_format,
+                                   debug_wants_client_handoffs(run->s)};
     run->call = backend_request(run->s->backend, &req, &reply);
 }
 
@@ -495,7 +698,7 @@ bool session_confirm(struct session *s, const char *tool_call_id, bool allow, ch
         size_t n = 0;
         bool all_answered = true;
 
-        if (run->state != RUN_PAUSED)
+        if (run->state != RUN_PAUSED || run->pause != PAUSE_CONFIRM)
             continue;
         for (size_t k = 0; k < run->calls.len; k++) {
             struct pending_call *pc = run->calls.items[k];
@@ -553,4 +756,192 @@ void session_cancel_runs(struct session *s, const char *why)
 {
     for (size_t i = 0; i < s->runs.len; i++)
         run_cancel(s->runs.items[i], why);
+}
+
+/* ---- the debugger's commands ----------------------------------------------- */
+
+/* The run a debugger command acts on: run_id, or the only one stopped. */
+static struct run *stopped_run(struct session *s, const char *run_id, char **error)
+{
+    struct run *found = NULL;
+
+    for (size_t i = 0; i < s->runs.len; i++) {
+        struct run *run = s->runs.items[i];
+        if (run->state != RUN_PAUSED || run->pause == PAUSE_CONFIRM)
+            continue;
+        if (run_id && strcmp(run->id, run_id) != 0)
+            continue;
+        if (!found)
+            found = run;
+    }
+    if (!found)
+        *error = run_id ? xasprintf("run %s is not stopped at a breakpoint", run_id)
+                        : xstrdup("no run is stopped at a breakpoint");
+    return found; /* the oldest when several are: runs are kept in the order they started */
+}
+
+bool session_debug_resume(struct session *s, const char *run_id, enum debug_action action, char **error)
+{
+    struct run *run = stopped_run(s, run_id, error);
+    const struct agent *agent;
+
+    if (!run)
+        return false;
+    if (action == DEBUG_ABORT) {
+        run_cancel(run, "aborted at a breakpoint");
+        return true;
+    }
+    if (action == DEBUG_CONTINUE)
+        run->continuing = true;
+    run->state = RUN_ACTIVE;
+    switch (run->pause) {
+    case PAUSE_STEP:
+        if (action == DEBUG_SKIP) {
+            run_cancel(run, "the request was skipped at a breakpoint");
+            break;
+        }
+        if ((agent = team_find_agent(s->team, run->agent)))
+            run_send(run, agent, NULL, 0);
+        else
+            run_turn(run, NULL, 0); /* says the agent is gone */
+        break;
+    case PAUSE_FUNCTION:
+        if (action == DEBUG_SKIP) {
+            /* Denied: each call gets a result that says so, and the agent goes on. */
+            run->first_new = run->conv->entries.len;
+            for (size_t i = 0; i < run->calls.len; i++) {
+                const struct pending_call *pc = run->calls.items[i];
+                struct entry *e = entry_new(ENTRY_FUNCTION_RESULT, run->agent);
+                e->tool_call_id = xstrdup(pc->tool_call_id);
+                e->result = xasprintf("The user denied the call to %s.", pc->name);
+                conversation_append_entry(run->conv, e);
+                session_emit_entry(s, run->conv, run, e);
+            }
+            vec_truncate(&run->calls, 0);
+            run_next_turn(run);
+            break;
+        }
+        run_proceed(run, run->resume);
+        break;
+    case PAUSE_HANDOFF:
+        if (action == DEBUG_SKIP) {
+            free(run->handoff_to);
+            run->handoff_to = NULL;
+            run->handoff_by_marker = false;
+            run_end(run, "run.done", NULL);
+            break;
+        }
+        run_proceed(run, run->resume);
+        break;
+    case PAUSE_TOOL:
+        run_proceed(run, run->resume);
+        break;
+    case PAUSE_ERROR:
+        if (action == DEBUG_SKIP) {
+            char *message = run->error;
+            run->error = NULL;
+            run_fail(run, message);
+            free(message);
+            break;
+        }
+        run->turns--; /* the same turn, again */
+        run_turn(run, NULL, 0);
+        break;
+    case PAUSE_CONFIRM:
+        break;
+    }
+    return true;
+}
+
+bool session_debug_edit(struct session *s, const char *run_id, const char *text, char **error)
+{
+    struct run *run = stopped_run(s, run_id, error);
+    struct entry *target = NULL;
+    cJSON *fields;
+
+    if (!run)
+        return false;
+    if (run->pause == PAUSE_STEP) {
+        for (size_t i = run->conv->entries.len; i > run->first_new; i--) {
+            struct entry *e = run->conv->entries.items[i - 1];
+            if (e->type == ENTRY_MESSAGE_INPUT || e->type == ENTRY_FUNCTION_RESULT) {
+                target = e;
+                break;
+            }
+        }
+        if (!target) {
+            *error = xstrdup("the request has no new input to edit");
+            return false;
+        }
+        if (target->type == ENTRY_MESSAGE_INPUT) {
+            free(target->content);
+            target->content = xstrdup(text);
+        } else {
+            free(target->result);
+            target->result = xstrdup(text);
+        }
+    } else if (run->pause == PAUSE_FUNCTION && run->calls.len) {
+        struct pending_call *pc = run->calls.items[0];
+        cJSON *check = cJSON_Parse(text);
+        if (!cJSON_IsObject(check)) {
+            cJSON_Delete(check);
+            *error = xasprintf("the arguments of %s must be a JSON object, like {\"year\": \"2023\"}", pc->name);
+            return false;
+        }
+        cJSON_Delete(check);
+        free(pc->arguments);
+        pc->arguments = xstrdup(text);
+        for (size_t i = 0; i < run->conv->entries.len; i++) {
+            struct entry *e = run->conv->entries.items[i];
+            if (e->type == ENTRY_FUNCTION_CALL && e->tool_call_id && strcmp(e->tool_call_id, pc->tool_call_id) == 0)
+                target = e;
+        }
+        if (target) {
+            free(target->arguments);
+            target->arguments = xstrdup(text);
+        }
+    } else {
+        *error = xasprintf("nothing to edit at a %s stop%s", pause_names[run->pause],
+                           run->pause == PAUSE_HANDOFF ? " (/redirect AGENT sends the handoff elsewhere)" : "");
+        return false;
+    }
+    fields = cJSON_CreateObject();
+    run_add_context(run, fields);
+    if (target) {
+        cJSON_AddStringToObject(fields, "entry_id", target->id);
+        cJSON_AddStringToObject(fields, "entry_type", entry_type_name(target->type));
+    }
+    cJSON_AddStringToObject(fields, "text", text);
+    event_emit(&s->events, "entry.edited", fields);
+    return true;
+}
+
+bool session_debug_redirect(struct session *s, const char *run_id, const char *agent, char **error)
+{
+    struct run *run = stopped_run(s, run_id, error);
+    struct entry *e;
+
+    if (!run)
+        return false;
+    if (run->pause != PAUSE_HANDOFF) {
+        *error = xstrdup("/redirect works at a handoff stop (/break handoff)");
+        return false;
+    }
+    if (!team_find_agent(s->team, agent)) {
+        *error = xasprintf("no agent named \"%s\"", agent);
+        return false;
+    }
+    /* The user's choice is an entry of its own: who was meant, who goes on. */
+    e = entry_new(ENTRY_AGENT_HANDOFF, run->agent);
+    e->previous_agent = xstrdup(run->handoff_to);
+    e->next_agent = xstrdup(agent);
+    e->execution = xstrdup("user");
+    conversation_append_entry(run->conv, e);
+    session_emit_entry(s, run->conv, run, e);
+    free(run->handoff_to);
+    run->handoff_to = xstrdup(agent);
+    run->handoff_by_marker = false; /* the marker's entry would name the first choice */
+    run->state = RUN_ACTIVE;
+    take_handoff(run);
+    return true;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/xalloc.h"
+#include "orch/debug.h"
 #include "orch/handlers.h"
 #include "orch/pattern.h"
 #include "orch/runner.h"
@@ -44,6 +45,7 @@ void session_free(struct session *s)
     vec_fini(&s->runs); /* cancels backend calls and functions without events */
     pattern_free_all(s);
     handlers_free(s);
+    debug_free(s);
     vec_fini(&s->patterns);
     cJSON_Delete(s->state);
     vec_fini(&s->conversations);

@@ -32,6 +32,10 @@ struct session {
     struct vec deliveries;    /* handler runs to make, first one running when delivering */
     bool delivering;
     char *handler_conv; /* the handlers' shared conversation, once there is one */
+    bool step_mode;         /* /step on: every request stops first (orch/debug.h) */
+    struct vec breakpoints; /* struct breakpoint *, once breakpoints_ready */
+    bool breakpoints_ready;
+    int next_breakpoint;
     unsigned runs_failed;     /* runs that ended in run.error, ever */
     bool deltas;              /* emit message.output.delta events */
     bool interrupted;         /* SIGINT or SIGTERM: stop taking commands */
