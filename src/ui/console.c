@@ -403,11 +403,26 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
             pane_set_state(to, PANE_THINKING, NULL, run);
             free(text);
         }
+    } else if (strcmp(type, "entry.edited") == 0) {
+        if (p) {
+            char *text = xasprintf("edited before sending: %s", ev_str(ev, "text"));
+            pane_add(p, BLOCK_NOTICE, NULL, "", text);
+            free(text);
+        }
     } else if (strcmp(type, "breakpoint.hit") == 0) {
         if (p) {
-            char *text = xasprintf("%s waits for /allow or /deny (%s)", ev_str(ev, "name"), ev_str(ev, "tool_call_id"));
+            const char *reason = ev_str(ev, "reason");
+            char *text;
+            if (strcmp(reason, "confirmation") == 0)
+                text = xasprintf("%s waits for /allow or /deny (%s)", ev_str(ev, "name"), ev_str(ev, "tool_call_id"));
+            else if (strcmp(reason, "handoff") == 0)
+                text =
+                    xasprintf("stopped before the handoff to %s: %s", ev_str(ev, "next_agent"), ev_str(ev, "message"));
+            else
+                text = xasprintf("stopped (%s%s%s): %s", reason, *ev_str(ev, "spec") ? ", " : "", ev_str(ev, "spec"),
+                                 ev_str(ev, "message"));
             pane_add(p, BLOCK_NOTICE, NULL, "", text);
-            pane_set_state(p, PANE_WAITING, ev_str(ev, "name"), run);
+            pane_set_state(p, PANE_WAITING, strcmp(reason, "confirmation") == 0 ? ev_str(ev, "name") : reason, run);
             free(text);
         }
     } else if (strcmp(type, "run.done") == 0 || strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {

@@ -56,8 +56,8 @@ void statusbar_paint(struct console *c)
     buf_puts(&left, " out ");
     draw_clean(&clean, buf_str(&left), true);
 
-    buf_printf(&right, " %s%s%s | F1 help ", c->zoom ? "zoom " : "", layouts[c->layout],
-               c->crowded ? " (crowded)" : "");
+    buf_printf(&right, " %s%s%s%s | F1 help ", s->step_mode ? "STEP | " : "", c->zoom ? "zoom " : "",
+               layouts[c->layout], c->crowded ? " (crowded)" : "");
     rw = (int)width_str(right.data, right.len);
     if (c->message) {
         struct buf msg = BUF_INIT;

@@ -228,10 +228,28 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
         kind = "warning";
         role = ROLE_WARNING;
         buf_puts(&text, ev_str(ev, "message"));
-    } else if (strcmp(type, "breakpoint.hit") == 0) {
-        kind = "waits";
+    } else if (strcmp(type, "entry.edited") == 0) {
+        kind = "edit";
         role = ROLE_WARNING;
-        buf_printf(&text, "%s %s: %s", ev_str(ev, "name"), ev_str(ev, "tool_call_id"), ev_str(ev, "message"));
+        buf_printf(&text, "%s now: %s", ev_str(ev, "entry_id"), ev_str(ev, "text"));
+    } else if (strcmp(type, "step.mode") == 0) {
+        kind = "step";
+        role = ROLE_DIM;
+        buf_puts(&text, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "on")) ? "step mode on" : "step mode off");
+    } else if (strncmp(type, "breakpoint.", 11) == 0 && strcmp(type, "breakpoint.hit") != 0) {
+        kind = "break";
+        role = ROLE_DIM;
+        buf_printf(&text, "%s %s", type + 11, ev_str(ev, "spec"));
+    } else if (strcmp(type, "breakpoint.hit") == 0) {
+        kind = "stop";
+        role = ROLE_WARNING;
+        if (strcmp(ev_str(ev, "reason"), "confirmation") == 0)
+            buf_printf(&text, "%s %s: %s", ev_str(ev, "name"), ev_str(ev, "tool_call_id"), ev_str(ev, "message"));
+        else if (strcmp(ev_str(ev, "reason"), "handoff") == 0)
+            buf_printf(&text, "before %s \xE2\x87\xA2 %s", ev_str(ev, "previous_agent"), ev_str(ev, "next_agent"));
+        else
+            buf_printf(&text, "%s%s%s before %s's request (Enter shows what it will send)", ev_str(ev, "reason"),
+                       *ev_str(ev, "spec") ? " " : "", ev_str(ev, "spec"), ev_str(ev, "agent"));
     } else if (strncmp(type, "agent.", 6) == 0) {
         kind = "agent";
         role = ROLE_DIM;

@@ -53,6 +53,24 @@ def a_decomposition_shows_as_a_tree_in_the_timeline():
 
 
 @test
+def step_mode_walks_the_handoff_one_request_at_a_time():
+    with Screen(SUPPORT + ["--offline-rate", "0"]) as s:
+        s.wait_ready()
+        s.send_line("/step on")
+        s.wait_for("STEP |", "step mode in the status bar")
+        s.send_line("Why was I charged twice?")
+        s.wait_for("step before cs's request", "stopped before cs's request")
+        s.send_line("/edit I was charged three times")
+        s.wait_for("edited before sending: I was charged three times", "the edit in cs's pane")
+        s.send_line("/next")
+        s.wait_for("step before billing's request", "stopped again before billing's")
+        check("handed off" in s.text(), "the handoff is shown:\n" + s.dump())
+        s.send_line("/next")
+        s.wait_for("three times", "billing answers the edited question")
+        s.check_clean_exit()
+
+
+@test
 def support_question_hands_off_to_billing_who_answers_streaming():
     with Screen(SUPPORT) as s:
         s.wait_ready()
