@@ -396,7 +396,7 @@ static int run_batch(struct session *session, const struct options *o, int batch
         ok = batch_run_lines(session, &o->commands, o->keep_going);
     if (session_runs_waiting(session)) {
         /* Nobody is left to answer: the waiting runs end, and the batch failed. */
-        session_cancel_runs(session, "the batch ended while a call waited for /allow or /deny");
+        session_cancel_runs(session, "the batch ended while the run waited (for /allow or /deny, or at a breakpoint)");
         ok = false;
     }
     if (fflush(stdout) == EOF && !batch_events_lost()) {

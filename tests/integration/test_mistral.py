@@ -433,7 +433,7 @@ def a_call_left_waiting_fails_the_batch():
     status, events, stderr = SERVER.run(["-c", "/start ecb What was it in 2023?"],
                                         profile=lib.write_profile(CONFIRMED))
     eq(status, 1, "exit status")
-    contains(one(events, "run.cancelled")["message"], "waited for /allow or /deny", "run.cancelled")
+    contains(one(events, "run.cancelled")["message"], "the batch ended while the run waited (for /allow or /deny", "run.cancelled")
 
 
 @test
