@@ -28,6 +28,15 @@ enum cmd_status cmd_fail(struct cmd_call *call, const char *fmt, ...)
     return CMD_FAILED;
 }
 
+enum cmd_status cmd_result(struct cmd_call *call, bool ok, char *error)
+{
+    if (ok)
+        return CMD_OK;
+    cmd_fail(call, "%s", error);
+    free(error);
+    return CMD_FAILED;
+}
+
 const char *cmd_arg(const struct cmd_call *call, size_t i)
 {
     return vec_get(&call->args, i);
@@ -465,13 +474,8 @@ static enum cmd_status cmd_help(struct cmd_call *call)
 static enum cmd_status confirm(struct cmd_call *call, bool allow)
 {
     char *error = NULL;
-
-    if (!session_confirm(call->session, cmd_arg(call, 0), allow, &error)) {
-        cmd_fail(call, "%s", error);
-        free(error);
-        return CMD_FAILED;
-    }
-    return CMD_OK;
+    bool ok = session_confirm(call->session, cmd_arg(call, 0), allow, &error);
+    return cmd_result(call, ok, error);
 }
 
 static enum cmd_status cmd_allow(struct cmd_call *call)

@@ -9,15 +9,6 @@
 #include "core/xalloc.h"
 #include "orch/debug.h"
 
-static enum cmd_status result(struct cmd_call *call, bool ok, char *error)
-{
-    if (ok)
-        return CMD_OK;
-    cmd_fail(call, "%s", error);
-    free(error);
-    return CMD_FAILED;
-}
-
 enum cmd_status cmd_step(struct cmd_call *call)
 {
     struct session *s = call->session;
@@ -38,7 +29,7 @@ static enum cmd_status resume(struct cmd_call *call, enum debug_action action)
 {
     char *error = NULL;
     bool ok = session_debug_resume(call->session, cmd_arg(call, 0), action, &error);
-    return result(call, ok, error);
+    return cmd_result(call, ok, error);
 }
 
 enum cmd_status cmd_next(struct cmd_call *call)
@@ -65,21 +56,21 @@ enum cmd_status cmd_edit(struct cmd_call *call)
 {
     char *error = NULL;
     bool ok = session_debug_edit(call->session, NULL, cmd_arg(call, 0), &error);
-    return result(call, ok, error);
+    return cmd_result(call, ok, error);
 }
 
 enum cmd_status cmd_redirect(struct cmd_call *call)
 {
     char *error = NULL;
     bool ok = session_debug_redirect(call->session, NULL, cmd_arg(call, 0), &error);
-    return result(call, ok, error);
+    return cmd_result(call, ok, error);
 }
 
 enum cmd_status cmd_break(struct cmd_call *call)
 {
     char *error = NULL;
     bool ok = debug_break(call->session, cmd_arg(call, 0), &error);
-    return result(call, ok, error);
+    return cmd_result(call, ok, error);
 }
 
 enum cmd_status cmd_breaks(struct cmd_call *call)
@@ -101,5 +92,5 @@ enum cmd_status cmd_unbreak(struct cmd_call *call)
     if (end == v || *end || id <= 0 || id > 1000000)
         return cmd_fail(call, "/unbreak: \"%s\" is not a breakpoint number (/breaks lists them)", v);
     ok = debug_unbreak(call->session, (int)id, &error);
-    return result(call, ok, error);
+    return cmd_result(call, ok, error);
 }

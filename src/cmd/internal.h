@@ -6,6 +6,8 @@
 
 /* Reports a failed command as an error event; returns CMD_FAILED. */
 enum cmd_status cmd_fail(struct cmd_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* CMD_OK when ok; else reports error (taken) and returns CMD_FAILED. */
+enum cmd_status cmd_result(struct cmd_call *call, bool ok, char *error);
 /* The i-th positional argument, or NULL. */
 const char *cmd_arg(const struct cmd_call *call, size_t i);
 

@@ -211,27 +211,18 @@ static enum cmd_status cmd_state_clear(struct cmd_call *call)
 
 /* ---- event handlers ------------------------------------------------------------ */
 
-static enum cmd_status handler_result(struct cmd_call *call, bool ok, char *error)
-{
-    if (ok)
-        return CMD_OK;
-    cmd_fail(call, "%s", error);
-    free(error);
-    return CMD_FAILED;
-}
-
 enum cmd_status cmd_on(struct cmd_call *call)
 {
     char *error = NULL;
     bool ok = handlers_add(call->session, cmd_arg(call, 0), cmd_arg(call, 1), &error);
-    return handler_result(call, ok, error);
+    return cmd_result(call, ok, error);
 }
 
 enum cmd_status cmd_off(struct cmd_call *call)
 {
     char *error = NULL;
     bool ok = handlers_remove(call->session, cmd_arg(call, 0), cmd_arg(call, 1), &error);
-    return handler_result(call, ok, error);
+    return cmd_result(call, ok, error);
 }
 
 enum cmd_status cmd_emit(struct cmd_call *call)
@@ -243,7 +234,7 @@ enum cmd_status cmd_emit(struct cmd_call *call)
     const char *data = line + n + strspn(line + n, " \t");
     bool ok = handlers_emit(call->session, event, data, "command", &error);
     free(event);
-    return handler_result(call, ok, error);
+    return cmd_result(call, ok, error);
 }
 
 enum cmd_status cmd_handlers(struct cmd_call *call)
