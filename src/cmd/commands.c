@@ -521,6 +521,9 @@ static const struct command_spec commands[] = {
      "CONVERSATION is one of ours (c1) or, on Mistral, a server conversation id (conv_...); "
      "without one, the focused conversation.",
      0, 0, NULL, cmd_conversation_subcommands, NULL},
+    {"branches", "", "show the conversations as a tree of branches", NULL, 0, 0, NULL, NULL, cmd_branches},
+    {"switch", "CONVERSATION", "focus a conversation (a branch): plain text goes there", NULL, 1, 1, NULL, NULL,
+     cmd_switch},
     {"restart", "ENTRY_ID TEXT...", "branch from an entry and send TEXT",
      "The new conversation keeps the entries up to and including ENTRY_ID.", 2, -1, NULL, NULL, cmd_restart},
     {"pipeline", "A,B,C TEXT...", "run agents in turn, each seeing the conversation so far",

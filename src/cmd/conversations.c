@@ -302,6 +302,60 @@ static enum cmd_status cmd_conversation_delete(struct cmd_call *call)
     return CMD_OK;
 }
 
+/* ---- branches ---------------------------------------------------------------- */
+
+/* Adds conv and, under it, the branches made from it, depth first. */
+static void add_branch_tree(const struct session *s, const struct conversation *conv, int depth, cJSON *list)
+{
+    cJSON *item = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(item, "conversation", conv->id);
+    cJSON_AddStringToObject(item, "agent", conv->agent);
+    add_string_if(item, "parent", conv->parent);
+    add_string_if(item, "from_entry", conv->from_entry);
+    cJSON_AddNumberToObject(item, "depth", depth);
+    cJSON_AddNumberToObject(item, "entries", (double)conv->entries.len);
+    cJSON_AddBoolToObject(item, "focused", conv == s->focused);
+    cJSON_AddItemToArray(list, item);
+    for (size_t i = 0; i < s->conversations.len; i++) {
+        const struct conversation *c = s->conversations.items[i];
+        if (c->parent && strcmp(c->parent, conv->id) == 0)
+            add_branch_tree(s, c, depth + 1, list);
+    }
+}
+
+enum cmd_status cmd_branches(struct cmd_call *call)
+{
+    const struct session *s = call->session;
+    cJSON *fields = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(fields, "branches");
+
+    /* Roots: conversations not branched from one still here. */
+    for (size_t i = 0; i < s->conversations.len; i++) {
+        const struct conversation *c = s->conversations.items[i];
+        if (!c->parent || !session_find_conversation(s, c->parent))
+            add_branch_tree(s, c, 0, list);
+    }
+    event_emit(&call->session->events, "branch.list", fields);
+    return CMD_OK;
+}
+
+enum cmd_status cmd_switch(struct cmd_call *call)
+{
+    struct session *s = call->session;
+    struct conversation *conv = session_find_conversation(s, cmd_arg(call, 0));
+    cJSON *fields;
+
+    if (!conv)
+        return cmd_fail(call, "no conversation named \"%s\" (/branches lists them)", cmd_arg(call, 0));
+    s->focused = conv;
+    fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "conversation", conv->id);
+    cJSON_AddStringToObject(fields, "agent", conv->agent);
+    event_emit(&s->events, "conversation.focused", fields);
+    return CMD_OK;
+}
+
 /* clang-format off */
 const struct command_spec cmd_conversation_subcommands[] = {
     {"list", "", "list the conversations (on Mistral, the server's)", NULL, 0, 0, list_flags, NULL,

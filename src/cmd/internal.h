@@ -17,6 +17,10 @@ cJSON *cmd_entry_json(const struct entry *e);
 /* /conversation list|show|history|messages|delete (src/cmd/conversations.c). */
 extern const struct command_spec cmd_conversation_subcommands[];
 
+/* /branches and /switch (src/cmd/conversations.c). */
+enum cmd_status cmd_branches(struct cmd_call *call);
+enum cmd_status cmd_switch(struct cmd_call *call);
+
 /* The patterns and the state (src/cmd/patterns.c). */
 enum cmd_status cmd_pipeline(struct cmd_call *call);
 enum cmd_status cmd_route(struct cmd_call *call);

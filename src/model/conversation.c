@@ -42,6 +42,7 @@ void conversation_free(struct conversation *c)
     free(c->id);
     free(c->agent);
     free(c->parent);
+    free(c->from_entry);
     free(c->remote_id);
     free(c->remote_agent);
     conversation_clear_branch(c);

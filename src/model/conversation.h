@@ -33,6 +33,7 @@ struct conversation {
     char *id;           /* "c1", unique in the session */
     char *agent;        /* the agent that has the conversation now */
     char *parent;       /* the conversation it was branched from, or NULL */
+    char *from_entry;   /* a branch: the entry of parent it was branched at */
     struct vec entries; /* struct entry *, owned */
     char *remote_id;    /* the backend's conversation id, when it keeps one */
     char *remote_agent; /* the agent that remote conversation belongs to */

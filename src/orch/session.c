@@ -218,6 +218,7 @@ struct conversation *session_restart(struct session *s, struct conversation *con
         return NULL;
     c = session_new_conversation(s, agent->name);
     c->parent = xstrdup(conv->id);
+    c->from_entry = xstrdup(from->id);
     for (size_t i = 0; i <= upto; i++)
         conversation_append_entry(c, entry_clone(conv->entries.items[i]));
     if (conv->remote_id) {

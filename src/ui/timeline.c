@@ -228,6 +228,24 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
         kind = "warning";
         role = ROLE_WARNING;
         buf_puts(&text, ev_str(ev, "message"));
+    } else if (strcmp(type, "branch.list") == 0) {
+        /* The tree of branches: a row each, indented by depth. */
+        const cJSON *b;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(ev, "branches")) {
+            struct buf row = BUF_INIT;
+            for (int d = 0; d < (int)ev_num(b, "depth"); d++)
+                buf_puts(&row, "  ");
+            buf_printf(&row, "%s %s (%.0f entries)", ev_str(b, "conversation"), ev_str(b, "agent"),
+                       ev_num(b, "entries"));
+            if (*ev_str(b, "parent"))
+                buf_printf(&row, ", from %s at %s", ev_str(b, "parent"), ev_str(b, "from_entry"));
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "focused")))
+                buf_puts(&row, "  <- focused");
+            push_row(tl, ts, ev_str(b, "agent"), "branch", buf_str(&row), ROLE_DIM, line);
+            buf_fini(&row);
+        }
+        buf_fini(&text);
+        return;
     } else if (strcmp(type, "entry.edited") == 0) {
         kind = "edit";
         role = ROLE_WARNING;

@@ -141,6 +141,24 @@ def debugger_commands_name_what_is_wrong():
 
 
 @test
+def branches_form_a_tree_and_switch_moves_the_focus():
+    status, events, stderr = run(["--keep-going", "-c", "hello", "-c", "/restart msg_0001 I was charged twice",
+                                  "-c", "/restart msg_0003 refund please", "-c", "/switch c1",
+                                  "-c", "/restart msg_0001 my password fails", "-c", "/switch c2",
+                                  "-c", "and the invoice?", "-c", "/branches", "-c", "/switch c9"],
+                                 profile="support.json")
+    eq(status, 1, "exit status: /switch c9 fails")
+    tree = [(b["conversation"], b["depth"], b.get("parent"), b.get("from_entry"), b["focused"])
+            for b in one(events, "branch.list")["branches"]]
+    eq(tree, [("c1", 0, None, None, False), ("c2", 1, "c1", "msg_0001", True), ("c3", 2, "c2", "msg_0003", False),
+              ("c4", 1, "c1", "msg_0001", False)], "the tree, depth first")
+    eq([e["conversation"] for e in of_type(events, "conversation.focused")], ["c1", "c2"], "focus moves")
+    eq([e["conversation"] for e in of_type(events, "message.input") if e["content"] == "and the invoice?"], ["c2"],
+       "plain text goes to the focused branch")
+    eq(one(events, "error")["message"], "no conversation named \"c9\" (/branches lists them)", "unknown branch")
+
+
+@test
 def on_mistral_a_handoff_breakpoint_asks_for_client_handoffs():
     fresh()
     status, events, stderr = SERVER.run(["-c", "/break handoff", "-c", CHARGED, "-c", "/next"],
