@@ -11,8 +11,6 @@
 #include "cmd/command.h"
 #include "core/buf.h"
 #include "core/xalloc.h"
-#include "orch/handlers.h"
-#include "orch/pattern.h"
 #include "orch/runner.h"
 
 /* Whether writing the events failed: batch mode is one per process. */
@@ -95,8 +93,10 @@ static bool runs_finished(void *ud)
 {
     struct session *s = ud;
     runner_reap(s);
-    return session_runs_in_flight(s) == 0 && s->syncing == 0 && s->queries == 0 && session_patterns_in_flight(s) == 0 &&
-           session_handlers_pending(s) == 0;
+    /* Patterns and event handlers move on only as their runs end: a run
+     * stopped at a breakpoint holds them, and the next command (/next) must
+     * be read. */
+    return session_runs_in_flight(s) == 0 && s->syncing == 0 && s->queries == 0;
 }
 
 bool batch_run_command(struct session *s, const char *line, bool *quit)

@@ -196,11 +196,6 @@ bool handlers_emit(struct session *s, const char *event, const char *data, const
     return true;
 }
 
-size_t session_handlers_pending(const struct session *s)
-{
-    return s->handlers ? s->deliveries.len : 0;
-}
-
 void handlers_free(struct session *s)
 {
     if (s->handlers) {

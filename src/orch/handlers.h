@@ -25,8 +25,6 @@ bool handlers_emit(struct session *s, const char *event, const char *data, const
 
 /* Every event's agents: {"EVENT": ["agent", ...]}; the caller frees it. */
 cJSON *handlers_list(struct session *s);
-/* Handler runs queued or running. */
-size_t session_handlers_pending(const struct session *s);
 /* Frees the queue (at exit). */
 void handlers_free(struct session *s);
 

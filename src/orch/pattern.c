@@ -86,16 +86,6 @@ static void pattern_free(void *item)
     free(p);
 }
 
-size_t session_patterns_in_flight(const struct session *s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->patterns.len; i++) {
-        const struct pattern *p = s->patterns.items[i];
-        n += !p->finished;
-    }
-    return n;
-}
-
 void pattern_free_all(struct session *s)
 {
     while (s->patterns.len)

@@ -17,9 +17,6 @@
 bool pattern_start(struct session *s, const struct pattern_params *params, const char *workflow, const char *text,
                    char **error);
 
-/* Patterns not finished yet. */
-size_t session_patterns_in_flight(const struct session *s);
-
 /* Frees the session's patterns (all finished, or dropped at exit). */
 void pattern_free_all(struct session *s);
 

@@ -159,6 +159,20 @@ def branches_form_a_tree_and_switch_moves_the_focus():
 
 
 @test
+def a_pattern_stopped_in_step_mode_lets_the_next_command_run():
+    # With --listen the loop always has something to wait for: the batch
+    # must still go on to /next while the pattern's run is stopped.
+    path = os.path.join(lib.tmpdir("sock"), "deck.sock")
+    status, events, stderr = run(["--listen", path, "-c", "/step on", "-c", "/pipeline writer,writer draft",
+                                  "-c", "/continue", "-c", "/continue"], profile=lib.write_profile(
+                                      {"agents": [{"name": "writer", "model": "m", "offline": [{"say": "ok"}]}]},
+                                      "one.json"))
+    eq(status, 0, "exit status")
+    eq(hits(events), [("step", "writer"), ("step", "writer")], "a stop for each step")
+    eq(one(events, "pattern.done")["status"], "done", "the pattern finished")
+
+
+@test
 def on_mistral_a_handoff_breakpoint_asks_for_client_handoffs():
     fresh()
     status, events, stderr = SERVER.run(["-c", "/break handoff", "-c", CHARGED, "-c", "/next"],
