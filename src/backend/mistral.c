@@ -336,16 +336,10 @@ static void conv_call_free(struct backend_call *call)
 static const char *agent_name_of(struct backend_call *call, const cJSON *data)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(data, "agent_id");
-    const struct team *team = call->mb->team;
+    const struct agent *a =
+        call->mb->team && cJSON_IsString(id) ? team_find_agent_by_remote_id(call->mb->team, id->valuestring) : NULL;
 
-    if (cJSON_IsString(id) && team) {
-        for (size_t i = 0; i < team->agents.len; i++) {
-            const struct agent *a = team->agents.items[i];
-            if (a->remote_id && strcmp(a->remote_id, id->valuestring) == 0)
-                return a->name;
-        }
-    }
-    return call->agent;
+    return a ? a->name : call->agent;
 }
 
 static const char *json_str(const cJSON *obj, const char *key)

@@ -370,21 +370,11 @@ static enum cmd_status cmd_append(struct cmd_call *call)
     return st;
 }
 
-cJSON *cmd_entry_json(const struct entry *e)
-{
-    cJSON *obj = cJSON_CreateObject();
-    cJSON_AddStringToObject(obj, "type", entry_type_name(e->type));
-    if (e->agent)
-        cJSON_AddStringToObject(obj, "agent", e->agent);
-    entry_add_fields(e, obj);
-    return obj;
-}
-
 static enum cmd_status cmd_history(struct cmd_call *call)
 {
     struct session *s = call->session;
     struct conversation *conv = s->focused;
-    cJSON *fields, *entries;
+    cJSON *fields;
 
     if (cmd_arg(call, 0) && !(conv = session_find_conversation(s, cmd_arg(call, 0))))
         return cmd_fail(call, "no conversation named \"%s\"", cmd_arg(call, 0));
@@ -395,9 +385,7 @@ static enum cmd_status cmd_history(struct cmd_call *call)
     cJSON_AddStringToObject(fields, "agent", conv->agent);
     if (conv->parent)
         cJSON_AddStringToObject(fields, "parent", conv->parent);
-    entries = cJSON_AddArrayToObject(fields, "entries");
-    for (size_t i = 0; i < conv->entries.len; i++)
-        cJSON_AddItemToArray(entries, cmd_entry_json(conv->entries.items[i]));
+    cJSON_AddItemToObject(fields, "entries", conversation_entries_json(conv, 0, false));
     event_emit(&s->events, "conversation.history", fields);
     return CMD_OK;
 }

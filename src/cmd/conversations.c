@@ -10,17 +10,6 @@
 #include "cmd/internal.h"
 #include "core/xalloc.h"
 
-/* The agent named by a server's agent_id, or NULL. */
-static const char *agent_by_remote_id(const struct team *team, const char *remote_id)
-{
-    for (size_t i = 0; remote_id && i < team->agents.len; i++) {
-        const struct agent *a = team->agents.items[i];
-        if (a->remote_id && strcmp(a->remote_id, remote_id) == 0)
-            return a->name;
-    }
-    return NULL;
-}
-
 static struct conversation *conversation_by_remote_id(const struct session *s, const char *remote_id)
 {
     for (size_t i = 0; remote_id && i < s->conversations.len; i++) {
@@ -43,13 +32,14 @@ static void add_string_if(cJSON *obj, const char *key, const char *value)
         cJSON_AddStringToObject(obj, key, value);
 }
 
-/* Names the conversation both ways: ours and the server's. */
+/* Names the conversation both ways: ours and the server's; and the
+ * answer's source, when given. */
 static cJSON *conversation_fields(const struct session *s, const char *remote_id, const char *source)
 {
     cJSON *fields = cJSON_CreateObject();
     const struct conversation *local = conversation_by_remote_id(s, remote_id);
 
-    cJSON_AddStringToObject(fields, "source", source);
+    add_string_if(fields, "source", source);
     if (local)
         cJSON_AddStringToObject(fields, "conversation", local->id);
     add_string_if(fields, "remote_id", remote_id);
@@ -60,11 +50,11 @@ static cJSON *conversation_fields(const struct session *s, const char *remote_id
 
 static cJSON *server_summary(const struct session *s, const cJSON *item)
 {
-    cJSON *out = conversation_fields(s, json_string(item, "id"), "server");
+    cJSON *out = conversation_fields(s, json_string(item, "id"), NULL);
     const char *agent_id = json_string(item, "agent_id");
+    const struct agent *agent = team_find_agent_by_remote_id(s->team, agent_id);
 
-    cJSON_DeleteItemFromObject(out, "source");
-    add_string_if(out, "agent", agent_by_remote_id(s->team, agent_id));
+    add_string_if(out, "agent", agent ? agent->name : NULL);
     add_string_if(out, "agent_id", agent_id);
     add_string_if(out, "model", json_string(item, "model"));
     add_string_if(out, "name", json_string(item, "name"));
@@ -249,7 +239,7 @@ static enum cmd_status show_entries(struct cmd_call *call, bool messages)
     struct conversation *local;
     const char *remote_id;
     enum cmd_status status;
-    cJSON *fields, *list;
+    cJSON *fields;
 
     if (!which(call, 0, &local, &remote_id))
         return CMD_FAILED;
@@ -260,12 +250,7 @@ static enum cmd_status show_entries(struct cmd_call *call, bool messages)
     cJSON_AddStringToObject(fields, "conversation", local->id);
     cJSON_AddStringToObject(fields, "agent", local->agent);
     add_string_if(fields, "parent", local->parent);
-    list = cJSON_AddArrayToObject(fields, messages ? "messages" : "entries");
-    for (size_t i = 0; i < local->entries.len; i++) {
-        const struct entry *e = local->entries.items[i];
-        if (!messages || e->type == ENTRY_MESSAGE_INPUT || e->type == ENTRY_MESSAGE_OUTPUT)
-            cJSON_AddItemToArray(list, cmd_entry_json(e));
-    }
+    cJSON_AddItemToObject(fields, messages ? "messages" : "entries", conversation_entries_json(local, 0, messages));
     event_emit(&call->session->events, messages ? "conversation.messages" : "conversation.history", fields);
     return CMD_OK;
 }

@@ -11,9 +11,6 @@ enum cmd_status cmd_result(struct cmd_call *call, bool ok, char *error);
 /* The i-th positional argument, or NULL. */
 const char *cmd_arg(const struct cmd_call *call, size_t i);
 
-/* The entry as /history shows it: its type, agent and fields. */
-cJSON *cmd_entry_json(const struct entry *e);
-
 /* /conversation list|show|history|messages|delete (src/cmd/conversations.c). */
 extern const struct command_spec cmd_conversation_subcommands[];
 

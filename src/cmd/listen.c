@@ -52,19 +52,14 @@ static void client_close(struct client *c)
 static void client_line(struct client *c, char *line)
 {
     struct session *s = c->l->s;
-    size_t n = strcspn(line, " \t");
-    char *event, *error = NULL;
-    const char *data;
+    char *error = NULL;
 
-    if (n == 0)
-        return;
-    event = xstrndup(line, n);
-    data = line + n + strspn(line + n, " \t");
-    if (!handlers_emit(s, event, data, "socket", &error)) {
+    if (!*line || *line == ' ' || *line == '\t')
+        return; /* a blank line, or one without its event */
+    if (!handlers_emit_line(s, line, "socket", &error)) {
         session_error(s, NULL, "%s: %s", c->l->path, error);
         free(error);
     }
-    free(event);
 }
 
 static void on_client(struct loop *loop, int fd, int revents, void *ud)

@@ -227,13 +227,8 @@ enum cmd_status cmd_off(struct cmd_call *call)
 
 enum cmd_status cmd_emit(struct cmd_call *call)
 {
-    /* EVENT, then the rest of the line as typed. */
-    const char *line = cmd_arg(call, 0);
-    size_t n = strcspn(line, " \t");
-    char *event = xstrndup(line, n), *error = NULL;
-    const char *data = line + n + strspn(line + n, " \t");
-    bool ok = handlers_emit(call->session, event, data, "command", &error);
-    free(event);
+    char *error = NULL;
+    bool ok = handlers_emit_line(call->session, cmd_arg(call, 0), "command", &error);
     return cmd_result(call, ok, error);
 }
 

@@ -79,3 +79,22 @@ const struct entry *conversation_latest_input(const struct conversation *c)
     }
     return NULL;
 }
+
+cJSON *conversation_entries_json(const struct conversation *c, size_t from, bool messages_only)
+{
+    cJSON *list = cJSON_CreateArray();
+
+    for (size_t i = from; i < c->entries.len; i++) {
+        const struct entry *e = c->entries.items[i];
+        cJSON *obj;
+        if (messages_only && e->type != ENTRY_MESSAGE_INPUT && e->type != ENTRY_MESSAGE_OUTPUT)
+            continue;
+        obj = cJSON_CreateObject();
+        cJSON_AddStringToObject(obj, "type", entry_type_name(e->type));
+        if (e->agent)
+            cJSON_AddStringToObject(obj, "agent", e->agent);
+        entry_add_fields(e, obj);
+        cJSON_AddItemToArray(list, obj);
+    }
+    return list;
+}

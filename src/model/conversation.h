@@ -39,7 +39,7 @@ struct conversation {
     char *remote_agent; /* the agent that remote conversation belongs to */
     struct remote_span remote_span;
     struct remote_branch branch; /* set by a restart until the backend takes it */
-    struct usage usage; /* summed over its runs */
+    struct usage usage;          /* summed over its runs */
     int runs_in_flight;
 };
 
@@ -54,5 +54,8 @@ struct entry *conversation_find_entry(const struct conversation *c, const char *
 /* The latest input an agent would answer: the last user message.input or
  * function.result. NULL when there is none. */
 const struct entry *conversation_latest_input(const struct conversation *c);
+/* Entries from index from on (or only the messages), as /history shows
+ * them: type, agent and the entry's fields. The caller frees the array. */
+cJSON *conversation_entries_json(const struct conversation *c, size_t from, bool messages_only);
 
 #endif

@@ -82,6 +82,16 @@ void pattern_params_copy(struct pattern_params *to, const struct pattern_params 
     to->prompts = from->prompts ? cJSON_Duplicate(from->prompts, 1) : NULL;
 }
 
+struct agent *team_find_agent_by_remote_id(const struct team *t, const char *remote_id)
+{
+    for (size_t i = 0; remote_id && i < t->agents.len; i++) {
+        struct agent *a = t->agents.items[i];
+        if (a->remote_id && strcmp(a->remote_id, remote_id) == 0)
+            return a;
+    }
+    return NULL;
+}
+
 const struct workflow *team_find_workflow(const struct team *t, const char *name)
 {
     for (size_t i = 0; i < t->workflows.len; i++) {

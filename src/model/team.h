@@ -96,6 +96,8 @@ char *route_label_normalize(const char *label);
 struct team *team_new(void);
 void team_free(struct team *team);
 struct agent *team_find_agent(const struct team *team, const char *name);
+/* The agent the backend knows by remote_id (may be NULL), or NULL. */
+struct agent *team_find_agent_by_remote_id(const struct team *team, const char *remote_id);
 const struct function_def *team_find_function(const struct team *team, const char *name);
 /* Takes ownership of agent. */
 void team_add_agent(struct team *team, struct agent *agent);

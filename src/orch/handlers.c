@@ -23,10 +23,16 @@ static void delivery_free(void *item)
     free(d);
 }
 
-bool handler_event_name_is_valid(const char *name)
+/* Whether name is a valid event name: 1 to 64 of A-Z a-z 0-9 _ . : -
+ * When not, *error says so. */
+static bool check_event_name(const char *name, char **error)
 {
     size_t n = strlen(name);
-    return n >= 1 && n <= 64 && strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-") == n;
+
+    if (n >= 1 && n <= 64 && strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-") == n)
+        return true;
+    *error = xasprintf("\"%s\" is not a valid event name (1 to 64 letters, digits, _ . : or -)", name);
+    return false;
 }
 
 /* The handlers start as the profile's (event -> agent). */
@@ -43,6 +49,15 @@ static void ensure_init(struct session *s)
             cJSON_AddItemToArray(cJSON_AddArrayToObject(s->handlers, item->string),
                                  cJSON_CreateString(item->valuestring));
     }
+}
+
+bool handlers_emit_line(struct session *s, const char *line, const char *source, char **error)
+{
+    size_t n = strcspn(line, " \t");
+    char *event = xstrndup(line, n);
+    bool ok = handlers_emit(s, event, line + n + strspn(line + n, " \t"), source, error);
+    free(event);
+    return ok;
 }
 
 cJSON *handlers_list(struct session *s)
@@ -65,10 +80,8 @@ bool handlers_add(struct session *s, const char *event, const char *agent, char 
     cJSON *list;
     const cJSON *item;
 
-    if (!handler_event_name_is_valid(event)) {
-        *error = xasprintf("\"%s\" is not a valid event name (1 to 64 letters, digits, _ . : or -)", event);
+    if (!check_event_name(event, error))
         return false;
-    }
     if (!team_find_agent(s->team, agent)) {
         *error = xasprintf("no agent named \"%s\"", agent);
         return false;
@@ -170,10 +183,8 @@ bool handlers_emit(struct session *s, const char *event, const char *data, const
     const cJSON *list, *item;
     cJSON *fields, *agents;
 
-    if (!handler_event_name_is_valid(event)) {
-        *error = xasprintf("\"%s\" is not a valid event name (1 to 64 letters, digits, _ . : or -)", event);
+    if (!check_event_name(event, error))
         return false;
-    }
     ensure_init(s);
     list = cJSON_GetObjectItemCaseSensitive(s->handlers, event);
     fields = cJSON_CreateObject();

@@ -9,9 +9,6 @@
 
 #include "orch/session.h"
 
-/* Whether name is a valid event name: 1 to 64 of A-Z a-z 0-9 _ . : - */
-bool handler_event_name_is_valid(const char *name);
-
 /* Registers agent for event (emits handler.added). Returns false with
  * *error set when the name or the agent is wrong, or it is registered. */
 bool handlers_add(struct session *s, const char *event, const char *agent, char **error);
@@ -23,6 +20,9 @@ bool handlers_remove(struct session *s, const char *event, const char *agent, ch
  * *error set when the event name is not valid. */
 bool handlers_emit(struct session *s, const char *event, const char *data, const char *source, char **error);
 
+/* The same for a line `EVENT DATA...` (what /emit and the --listen socket
+ * take): EVENT up to the first blank, DATA the rest as it came. */
+bool handlers_emit_line(struct session *s, const char *line, const char *source, char **error);
 /* Every event's agents: {"EVENT": ["agent", ...]}; the caller frees it. */
 cJSON *handlers_list(struct session *s);
 /* Frees the queue (at exit). */

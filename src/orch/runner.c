@@ -385,41 +385,6 @@ static void marker_handoff_to(struct run *run, const char *next)
 
 static const char *const pause_names[] = {"confirmation", "step", "tool", "function", "handoff", "error"};
 
-/* The entries the agent will be sent: the new ones, as /history shows them. */
-static cJSON *pending_inputs(const struct run *run)
-{
-    cJSON *list = cJSON_CreateArray();
-    for (size_t i = run->first_new; i < run->conv->entries.len; i++) {
-        const struct entry *e = run->conv->entries.items[i];
-        cJSON *obj = cJSON_CreateObject();
-        cJSON_AddStringToObject(obj, "type", entry_type_name(e->type));
-        if (e->agent)
-            cJSON_AddStringToObject(obj, "agent", e->agent);
-        entry_add_fields(e, obj);
-        cJSON_AddItemToArray(list, obj);
-    }
-    return list;
-}
-
-/* What an agent taking the conversation over is given: its messages so far. */
-static cJSON *conversation_context(const struct run *run)
-{
-    cJSON *context = cJSON_CreateArray();
-    for (size_t i = 0; i < run->conv->entries.len; i++) {
-        const struct entry *e = run->conv->entries.items[i];
-        cJSON *obj;
-        if (e->type != ENTRY_MESSAGE_INPUT && e->type != ENTRY_MESSAGE_OUTPUT)
-            continue;
-        obj = cJSON_CreateObject();
-        cJSON_AddStringToObject(obj, "type", entry_type_name(e->type));
-        if (e->agent)
-            cJSON_AddStringToObject(obj, "agent", e->agent);
-        entry_add_fields(e, obj);
-        cJSON_AddItemToArray(context, obj);
-    }
-    return context;
-}
-
 /* Stops the run: breakpoint.hit says why and what is about to happen. */
 static void run_pause(struct run *run, enum pause_kind kind, const struct breakpoint *b, enum turn_stage resume,
                       const char *message)
@@ -441,7 +406,7 @@ static void run_pause(struct run *run, enum pause_kind kind, const struct breakp
     cJSON_AddStringToObject(fields, "message", message);
     if (kind == PAUSE_STEP && agent) {
         cJSON_AddStringToObject(fields, "model", agent->model);
-        cJSON_AddItemToObject(fields, "inputs", pending_inputs(run));
+        cJSON_AddItemToObject(fields, "inputs", conversation_entries_json(run->conv, run->first_new, false));
         cJSON_AddItemToObject(fields, "tools", cJSON_Duplicate(agent->tools, 1));
         cJSON_AddItemToObject(fields, "completion_args", cJSON_Duplicate(agent->completion_args, 1));
     } else if (kind == PAUSE_FUNCTION) {
@@ -457,10 +422,10 @@ static void run_pause(struct run *run, enum pause_kind kind, const struct breakp
     } else if (kind == PAUSE_HANDOFF) {
         cJSON_AddStringToObject(fields, "previous_agent", run->agent);
         cJSON_AddStringToObject(fields, "next_agent", run->handoff_to);
-        cJSON_AddItemToObject(fields, "context", conversation_context(run));
+        cJSON_AddItemToObject(fields, "context", conversation_entries_json(run->conv, 0, true));
     }
     if (kind == PAUSE_STEP && run->first_new == run->conv->entries.len)
-        cJSON_AddItemToObject(fields, "context", conversation_context(run)); /* a handoff's turn */
+        cJSON_AddItemToObject(fields, "context", conversation_entries_json(run->conv, 0, true)); /* a handoff's turn */
     event_emit(&run->s->events, "breakpoint.hit", fields);
 }
 
