@@ -47,4 +47,10 @@ enum cmd_status cmd_break(struct cmd_call *call);
 enum cmd_status cmd_breaks(struct cmd_call *call);
 enum cmd_status cmd_unbreak(struct cmd_call *call);
 
+/* The views that explain (src/cmd/views.c). */
+enum cmd_status cmd_usage(struct cmd_call *call);
+enum cmd_status cmd_graph(struct cmd_call *call);
+enum cmd_status cmd_context(struct cmd_call *call);
+enum cmd_status cmd_diff(struct cmd_call *call);
+
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/xalloc.h"
 
 void usage_add(struct usage *sum, const struct usage *u)
@@ -97,4 +98,33 @@ cJSON *conversation_entries_json(const struct conversation *c, size_t from, bool
         cJSON_AddItemToArray(list, obj);
     }
     return list;
+}
+
+static const char *str_field(const cJSON *obj, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+void entries_render_text(struct buf *out, const cJSON *entries)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach(e, entries) {
+        const char *type = str_field(e, "type");
+        buf_printf(out, "%-14s %-10s ", str_field(e, "entry_id"), str_field(e, "agent"));
+        if (strcmp(type, "message.input") == 0)
+            buf_printf(out, "you: %s", str_field(e, "content"));
+        else if (strcmp(type, "message.output") == 0)
+            buf_printf(out, "%s", str_field(e, "content"));
+        else if (strcmp(type, "function.call") == 0)
+            buf_printf(out, "calls %s %s", str_field(e, "name"), str_field(e, "arguments"));
+        else if (strcmp(type, "function.result") == 0)
+            buf_printf(out, "result: %s", str_field(e, "result"));
+        else if (strcmp(type, "agent.handoff") == 0)
+            buf_printf(out, "\xE2\x87\xA2 %s", str_field(e, "next_agent"));
+        else
+            buf_printf(out, "%s %s", type, str_field(e, "name"));
+        buf_putc(out, '\n');
+    }
 }

@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cJSON.h>
+
+#include "core/buf.h"
 #include "core/vec.h"
 #include "model/entry.h"
 #include "model/usage.h"
@@ -57,5 +60,8 @@ const struct entry *conversation_latest_input(const struct conversation *c);
 /* Entries from index from on (or only the messages), as /history shows
  * them: type, agent and the entry's fields. The caller frees the array. */
 cJSON *conversation_entries_json(const struct conversation *c, size_t from, bool messages_only);
+/* Appends entries (as conversation_entries_json() makes them) as text, a
+ * line each: id, agent, and what the entry says. The text is untrusted. */
+void entries_render_text(struct buf *out, const cJSON *entries);
 
 #endif

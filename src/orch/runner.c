@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/xalloc.h"
 #include "orch/debug.h"
+#include "orch/stats.h"
 #include "tools/function.h"
 
 enum run_state {
@@ -66,6 +67,9 @@ struct run {
     char *error;            /* PAUSE_ERROR: the failure held back */
     bool continuing;        /* /continue: no more step-mode stops */
     bool handoff_by_marker; /* handoff_to comes from a HANDOFF: line */
+    char *turn_agent;       /* the agent this turn's request went to (for /usage) */
+    int64_t turn_sent_ms;   /* when it went */
+    int64_t turn_first_ms;  /* how long its first piece took; -1: none yet */
 };
 
 static void run_next_turn(struct run *run);
@@ -93,6 +97,7 @@ void run_free(struct run *run)
     free(run->agent);
     free(run->handoff_to);
     free(run->error);
+    free(run->turn_agent);
     cJSON_Delete(run->response_format);
     free(run);
 }
@@ -145,6 +150,7 @@ static void run_end(struct run *run, const char *type, const char *message)
     agent = team_find_agent(run->s->team, run->agent);
     if (agent)
         usage_add(&agent->usage, &run->usage);
+    stats_run_ended(run->s, run->agent);
 
     run_add_context(run, fields);
     if (message)
@@ -191,11 +197,25 @@ void run_cancel(struct run *run, const char *why)
     run_end(run, "run.cancelled", why);
 }
 
+/* The first piece of a turn's answer has come. */
+static void note_first_piece(struct run *run)
+{
+    if (run->turn_first_ms < 0)
+        run->turn_first_ms = clock_now_ms() - run->turn_sent_ms;
+}
+
+/* The turn's request ended: /usage counts it for the agent it went to. */
+static void note_turn_end(struct run *run, const struct usage *usage, bool failed)
+{
+    stats_request(run->s, run->turn_agent, usage, clock_now_ms() - run->turn_sent_ms, run->turn_first_ms, failed);
+}
+
 static void on_delta(void *ud, const char *agent, const char *entry_id, const char *text)
 {
     struct run *run = ud;
     cJSON *fields;
 
+    note_first_piece(run);
     if (!run->s->deltas)
         return;
     fields = cJSON_CreateObject();
@@ -211,6 +231,7 @@ static void on_entry(void *ud, struct entry *e)
 {
     struct run *run = ud;
 
+    note_first_piece(run);
     conversation_append_entry(run->conv, e);
     session_emit_entry(run->s, run->conv, run, e);
     if (e->type == ENTRY_MESSAGE_OUTPUT && run->s->team->state.read)
@@ -516,6 +537,7 @@ static void on_done(void *ud, const struct usage *usage)
     struct run *run = ud;
 
     run->call = NULL;
+    note_turn_end(run, usage, false);
     usage_add(&run->usage, usage);
     run_proceed(run, AT_TOOLS);
 }
@@ -547,6 +569,7 @@ static void on_error(void *ud, const char *message)
     const struct breakpoint *b = debug_match(run->s, BREAK_ERROR, NULL);
 
     run->call = NULL;
+    note_turn_end(run, NULL, true);
     if (!b) {
         run_fail(run, message);
         return;
@@ -604,6 +627,10 @@ static void run_send(struct run *run, const struct agent *agent, const struct to
 
     run->turns++;
     run->turn_start = run->conv->entries.len;
+    free(run->turn_agent);
+    run->turn_agent = xstrdup(agent->name);
+    run->turn_sent_ms = clock_now_ms();
+    run->turn_first_ms = -1;
     req = (struct backend_request){run->s->team,
                                    agent,
                                    run->conv,

@@ -12,6 +12,7 @@
 #include "orch/handlers.h"
 #include "orch/pattern.h"
 #include "orch/runner.h"
+#include "orch/stats.h"
 
 static void conversation_free_item(void *c)
 {
@@ -35,6 +36,7 @@ struct session *session_new(const char *id, struct loop *loop, struct backend *b
     vec_init(&s->runs, run_free_item);
     vec_init(&s->patterns, NULL);
     s->state = cJSON_Duplicate(team->state.initial, 1);
+    stats_attach(s);
     return s;
 }
 
@@ -46,6 +48,7 @@ void session_free(struct session *s)
     pattern_free_all(s);
     handlers_free(s);
     debug_free(s);
+    stats_free(s);
     vec_fini(&s->patterns);
     cJSON_Delete(s->state);
     vec_fini(&s->conversations);

@@ -12,6 +12,7 @@
 #include "model/team.h"
 
 struct run;
+struct stats;
 
 struct session {
     char *id;
@@ -42,6 +43,7 @@ struct session {
     int syncing;              /* team changes being carried to the backend */
     int queries;              /* questions to the backend (/conversation) awaiting answers */
     unsigned async_failures;  /* agent syncs and backend questions that failed, ever */
+    struct stats *stats;      /* for /usage, /graph and /context (orch/stats.h) */
 };
 
 /* Takes ownership of backend and team. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cmd/command.h"
+#include "cmd/views.h"
 #include "core/clock.h"
 #include "core/xalloc.h"
 #include "orch/runner.h"
@@ -261,28 +262,6 @@ static void render_agent_list(struct buf *out, const cJSON *ev)
     }
 }
 
-static void render_history(struct buf *out, const cJSON *ev)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(ev, "entries")) {
-        const char *type = ev_str(e, "type");
-        buf_printf(out, "%-14s %-10s ", ev_str(e, "entry_id"), ev_str(e, "agent"));
-        if (strcmp(type, "message.input") == 0)
-            buf_printf(out, "you: %s", ev_str(e, "content"));
-        else if (strcmp(type, "message.output") == 0)
-            buf_printf(out, "%s", ev_str(e, "content"));
-        else if (strcmp(type, "function.call") == 0)
-            buf_printf(out, "calls %s %s", ev_str(e, "name"), ev_str(e, "arguments"));
-        else if (strcmp(type, "function.result") == 0)
-            buf_printf(out, "result: %s", ev_str(e, "result"));
-        else if (strcmp(type, "agent.handoff") == 0)
-            buf_printf(out, "\xE2\x87\xA2 %s", ev_str(e, "next_agent"));
-        else
-            buf_printf(out, "%s %s", type, ev_str(e, "name"));
-        buf_putc(out, '\n');
-    }
-}
-
 /* item as JSON indented by two blanks (a new string): cJSON indents with
  * tabs, which the sanitizer would show as one blank. */
 static char *pretty_json(const cJSON *item)
@@ -321,8 +300,22 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
         title = xasprintf("agent %s", ev_str(ev, "agent"));
         overlay_open(c->ov, title, json, false);
         free(json);
+    } else if (strcmp(type, "usage") == 0 || strcmp(type, "graph") == 0) {
+        overlay_open(c->ov, strcmp(type, "usage") == 0 ? "usage and latency per agent" : "handoffs of the team",
+                     ev_str(ev, "text"), false);
+    } else if (strcmp(type, "context") == 0) {
+        title = xasprintf("what %s was given at %s", ev_str(ev, "agent"), ev_str(ev, "entry_id"));
+        overlay_open(c->ov, title, ev_str(ev, "text"), false);
+    } else if (strcmp(type, "diff") == 0) {
+        /* Laid out again for the overlay's width. */
+        char *side = diff_render(cJSON_GetObjectItemCaseSensitive(ev, "left"),
+                                 cJSON_GetObjectItemCaseSensitive(ev, "right"), COLS > 24 ? (size_t)COLS - 8 : 16, NULL);
+        title = xasprintf("%s and %s side by side", ev_str(cJSON_GetObjectItemCaseSensitive(ev, "left"), "entry_id"),
+                          ev_str(cJSON_GetObjectItemCaseSensitive(ev, "right"), "entry_id"));
+        overlay_open(c->ov, title, side, false);
+        free(side);
     } else if (strcmp(type, "conversation.history") == 0) {
-        render_history(&text, ev);
+        entries_render_text(&text, cJSON_GetObjectItemCaseSensitive(ev, "entries"));
         title = xasprintf("history of %s, held by %s", ev_str(ev, "conversation"), ev_str(ev, "agent"));
         overlay_open(c->ov, title, buf_str(&text), false);
     } else {

@@ -71,6 +71,40 @@ def step_mode_walks_the_handoff_one_request_at_a_time():
 
 
 @test
+def views_explain_the_handoff_graph_context_usage_and_diff():
+    with Screen(SUPPORT + ["--offline-rate", "0"], width=80, height=24) as s:
+        s.wait_ready()
+        s.send_line("Why was I charged twice?")
+        s.wait_for(lambda t: "done" in t and "r1 in" in t, "the run is done")
+        s.send_line("/graph")
+        s.wait_for("handoffs of the team", "the graph overlay")
+        text = s.wait_for("└─▶ sales", "the whole drawing")
+        check("│ cs │─┬─▶ technical  never taken" in text, "cs's box and its first edge:\n" + s.dump())
+        check("├─▶ billing    1×  last" in text, "the edge taken once, with its recency:\n" + s.dump())
+        s.key("Escape")
+        s.wait_gone("handoffs of the team")
+        s.send_line("/context handoff_0002")
+        text = s.wait_for("the conversation it was given, 2 entries", "what billing was given")
+        check("what billing was given at handoff_0002" in text, "the overlay's title:\n" + s.dump())
+        check("you: Why was I charged twice?" in text, "the question billing got")
+        s.key("Escape")
+        s.wait_gone("what billing was given")
+        s.send_line("/usage")
+        text = s.wait_for("usage and latency per agent", "the usage table")
+        check(any(line.split("│")[1].split()[:2] == ["billing", "1"] for line in s.lines() if line.count("│") >= 2),
+              "billing's row:\n" + s.dump())
+        s.key("Escape")
+        s.wait_gone("usage and latency")
+        s.send_line("/diff msg_0001 msg_0003")
+        text = s.wait_for("msg_0001 and msg_0003 side by side", "the diff overlay")
+        # Laid out for the overlay's width: both columns and the frame on each row.
+        rows = [line for line in s.lines() if "│" in line and " | " in line]
+        check(rows and all(line.rstrip().endswith("│") for line in rows), "the columns fit:\n" + s.dump())
+        check("Why was I charged twice?" in text and "duplicate" in text, "both texts:\n" + s.dump())
+        s.check_clean_exit()
+
+
+@test
 def support_question_hands_off_to_billing_who_answers_streaming():
     with Screen(SUPPORT) as s:
         s.wait_ready()
