@@ -33,6 +33,7 @@ struct handoff_record {
     char *conversation;
     size_t index; /* of the handoff entry in the conversation */
     char *previous_agent, *next_agent, *execution;
+    char *redirected_to; /* the user sent it to this agent instead (/redirect), or NULL */
     cJSON *definition; /* agent_to_json() of the receiving agent, or NULL when it was gone */
 };
 
@@ -65,6 +66,7 @@ static void handoff_record_free(void *item)
     free(h->previous_agent);
     free(h->next_agent);
     free(h->execution);
+    free(h->redirected_to);
     cJSON_Delete(h->definition);
     free(h);
 }
@@ -99,12 +101,32 @@ static struct edge *find_edge(const struct stats *st, const char *from, const ch
     return NULL;
 }
 
+/* The user's /redirect at a handoff stop: the handoff from->meant that
+ * was about to happen never did. */
+static void undo_meant_handoff(struct stats *st, const char *conv_id, const char *from, const char *meant,
+                               const char *to)
+{
+    struct edge *e = find_edge(st, from, meant);
+
+    if (e && e->count)
+        e->count--;
+    for (size_t i = st->handoffs.len; i-- > 0;) {
+        struct handoff_record *h = st->handoffs.items[i];
+        if (strcmp(h->conversation, conv_id) == 0 && strcmp(h->next_agent, meant) == 0 && !h->redirected_to) {
+            h->redirected_to = xstrdup(to);
+            return;
+        }
+    }
+}
+
 /* An agent.handoff entry: the edge is taken once more, and what the
- * receiving agent holds now is kept for /context. */
+ * receiving agent holds now is kept for /context. A redirect's entry names
+ * the agent that was meant as previous_agent: the edge starts at the
+ * agent that handed off. */
 static void record_handoff(struct session *s, const cJSON *ev)
 {
     const char *from = field(ev, "previous_agent"), *to = field(ev, "next_agent"), *id = field(ev, "entry_id");
-    const char *conv_id = field(ev, "conversation");
+    const char *conv_id = field(ev, "conversation"), *execution = field(ev, "execution");
     struct stats *st = s->stats;
     struct conversation *conv = conv_id ? session_find_conversation(s, conv_id) : NULL;
     struct edge *e;
@@ -114,6 +136,10 @@ static void record_handoff(struct session *s, const cJSON *ev)
 
     if (!from || !to || !id || !conv || !conversation_find_entry(conv, id, &index))
         return;
+    if (execution && strcmp(execution, "user") == 0 && field(ev, "agent")) {
+        undo_meant_handoff(st, conv_id, field(ev, "agent"), from, to);
+        from = field(ev, "agent");
+    }
     if (!(e = find_edge(st, from, to))) {
         e = xcalloc(1, sizeof *e);
         e->from = xstrdup(from);
@@ -129,7 +155,7 @@ static void record_handoff(struct session *s, const cJSON *ev)
     h->index = index;
     h->previous_agent = xstrdup(from);
     h->next_agent = xstrdup(to);
-    h->execution = xstrdup(field(ev, "execution") ? field(ev, "execution") : "server");
+    h->execution = xstrdup(execution ? execution : "server");
     next = team_find_agent(s->team, to);
     h->definition = next ? agent_to_json(next) : NULL;
     vec_push(&st->handoffs, h);
@@ -506,6 +532,18 @@ static void render_definition(struct buf *out, const cJSON *def)
     cJSON_free(json);
 }
 
+/* Who carried out a handoff of this execution (agent.handoff's field). */
+static const char *carried_out_by(const char *execution)
+{
+    if (strcmp(execution, "client") == 0)
+        return "agentdeck";
+    if (strcmp(execution, "marker") == 0)
+        return "agentdeck, from a HANDOFF: line in the reply";
+    if (strcmp(execution, "user") == 0)
+        return "you (/redirect)";
+    return "the backend";
+}
+
 cJSON *stats_context_json(const struct session *s, const char *entry_id, char **error)
 {
     const struct handoff_record *h = find_handoff(s->stats, entry_id);
@@ -536,6 +574,8 @@ cJSON *stats_context_json(const struct session *s, const char *entry_id, char **
     cJSON_AddStringToObject(fields, "previous_agent", h->previous_agent);
     cJSON_AddStringToObject(fields, "agent", h->next_agent);
     cJSON_AddStringToObject(fields, "execution", h->execution);
+    if (h->redirected_to)
+        cJSON_AddStringToObject(fields, "redirected_to", h->redirected_to);
     cJSON_AddItemToObject(fields, "definition", h->definition ? cJSON_Duplicate(h->definition, 1) : cJSON_CreateNull());
     entries = conversation_entries_json(conv, 0, false);
     while (cJSON_GetArraySize(entries) > (int)h->index + 1)
@@ -543,10 +583,11 @@ cJSON *stats_context_json(const struct session *s, const char *entry_id, char **
     cJSON_AddItemToObject(fields, "entries", entries);
 
     buf_printf(&text, "%s handed %s to %s (%s, carried out by %s)\n\n", h->previous_agent, h->conversation,
-               h->next_agent, h->entry_id,
-               strcmp(h->execution, "client") == 0 ? "agentdeck"
-               : strcmp(h->execution, "user") == 0 ? "you (/redirect)"
-                                                   : "the backend");
+               h->next_agent, h->entry_id, carried_out_by(h->execution));
+    if (h->redirected_to)
+        buf_printf(&text, "You stopped this handoff and sent the conversation to %s instead (/redirect): %s never "
+                          "got it. Had it gone on, this is what %s would have been given.\n\n",
+                   h->redirected_to, h->next_agent, h->next_agent);
     if (h->definition)
         render_definition(&text, h->definition);
     else

@@ -384,6 +384,15 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
         const char *prev = ev_str(ev, "previous_agent"), *next = ev_str(ev, "next_agent");
         struct pane *from = console_find_pane(c, prev), *to = console_find_pane(c, next);
         char *text;
+        if (strcmp(ev_str(ev, "execution"), "user") == 0 && from) {
+            /* A /redirect: the agent that was meant never took over. */
+            text = xasprintf("the handoff was redirected to %s", next);
+            pane_add(from, BLOCK_NOTICE, NULL, "", text);
+            pane_set_state(from, PANE_IDLE, NULL, NULL);
+            free(text);
+            prev = agent;
+            from = p;
+        }
         if (from) {
             text = xasprintf("\xE2\x87\xA2 handed off to %s", next);
             pane_add(from, BLOCK_HANDOFF, id, "", text);
@@ -418,6 +427,8 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
             pane_set_state(p, PANE_WAITING, strcmp(reason, "confirmation") == 0 ? ev_str(ev, "name") : reason, run);
             free(text);
         }
+        if (strcmp(ev_str(ev, "reason"), "handoff") == 0 && (p = console_find_pane(c, ev_str(ev, "next_agent"))))
+            pane_set_state(p, PANE_WAITING, "handoff", run); /* not thinking: it waits for your choice */
     } else if (strcmp(type, "run.done") == 0 || strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
         c->tokens_in += (int64_t)ev_num(usage, "prompt_tokens");

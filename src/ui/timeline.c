@@ -203,7 +203,11 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
     } else if (strcmp(type, "agent.handoff") == 0) {
         kind = "handoff";
         role = ROLE_HANDOFF;
-        buf_printf(&text, "%s \xE2\x87\xA2 %s", ev_str(ev, "previous_agent"), ev_str(ev, "next_agent")); /* ⇢ */
+        if (strcmp(ev_str(ev, "execution"), "user") == 0) /* a /redirect: previous_agent was meant */
+            buf_printf(&text, "%s \xE2\x87\xA2 %s, redirected by you from %s", ev_str(ev, "agent"),
+                       ev_str(ev, "next_agent"), ev_str(ev, "previous_agent"));
+        else
+            buf_printf(&text, "%s \xE2\x87\xA2 %s", ev_str(ev, "previous_agent"), ev_str(ev, "next_agent")); /* ⇢ */
     } else if (strcmp(type, "run.done") == 0) {
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
         kind = "done";

@@ -48,13 +48,29 @@ def graph_counts_the_handoffs_taken_and_draws_the_team():
 
 
 @test
-def graph_marks_a_handoff_the_team_does_not_declare():
-    status, events, stderr = run(["-c", "/break handoff", "-c", CHARGED, "-c", "/redirect sales", "-c", "/graph"],
-                                 profile="support.json")
+def a_redirect_counts_where_the_conversation_went():
+    status, events, stderr = run(["-c", "/break handoff", "-c", CHARGED, "-c", "/redirect sales", "-c", "/graph",
+                                  "-c", "/context handoff_0002"], profile="support.json")
     eq(status, 0, "exit status")
     e = edges(one(events, "graph"))
-    eq(e[("billing", "sales")], (1, False), "the redirect billing -> sales, not among billing's handoffs")
-    contains(one(events, "graph")["text"], "(not among its handoffs)", "the drawing says so")
+    eq(e[("cs", "sales")], (1, True), "cs handed the conversation to sales, by the user's choice")
+    eq(e[("cs", "billing")], (0, True), "the handoff to billing never happened")
+    ctx = one(events, "context")
+    eq((ctx["agent"], ctx["redirected_to"]), ("billing", "sales"), "the context of the handoff that was meant")
+    contains(ctx["text"], "billing never got it", "the text says billing never got it")
+
+
+@test
+def graph_marks_a_handoff_the_team_does_not_declare():
+    # technical's reply hands off with a HANDOFF: line, to billing, which is
+    # not among technical's handoffs.
+    status, events, stderr = run(["-c", "/start technical Why was I charged twice?", "-c", "/graph",
+                                  "-c", "/context handoff_0003"], profile="support.json")
+    eq(status, 0, "exit status")
+    e = edges(one(events, "graph"))
+    eq(e[("technical", "billing")], (1, False), "taken, though technical does not declare it")
+    contains(one(events, "graph")["text"], "billing  1\u00d7  last just now  (not among its handoffs)", "marked")
+    contains(one(events, "context")["text"], "from a HANDOFF: line", "who carried it out")
 
 
 @test
