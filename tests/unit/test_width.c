@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/vec.h"
 #include "core/xalloc.h"
+#include "text/sidebyside.h"
 #include "text/width.h"
 
 #define CJK "\xE4\xB8\x96\xE7\x95\x8C" /* 世界: two wide characters */
@@ -117,12 +118,58 @@ static void makes_text_drawable(void **state)
     buf_fini(&out);
 }
 
+/* Every line of text is exactly cols columns up to its trailing blanks. */
+static void assert_lines_fit(const char *text, size_t width)
+{
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        assert_true(width_str(p, (size_t)(nl - p)) <= width);
+        p = nl + 1;
+    }
+}
+
+static void side_by_side_aligns_shared_lines(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct side_by_side_stats st;
+
+    side_by_side(&out, "one\ntwo\nthree\n", "zero\none\nTWO\nthree", 23, &st);
+    assert_string_equal(buf_str(&out), "           > zero\n"
+                                       "one          one\n"
+                                       "two        | TWO\n"
+                                       "three        three\n");
+    assert_int_equal(st.same, 2);
+    assert_int_equal(st.changed, 1);
+    assert_int_equal(st.left_only, 0);
+    assert_int_equal(st.right_only, 1);
+    buf_fini(&out);
+}
+
+static void side_by_side_wraps_wide_text_in_its_column(void **state)
+{
+    struct buf out = BUF_INIT;
+
+    /* Ten columns a side: five wide characters a line, never split. */
+    side_by_side(&out, CJK CJK CJK CJK CJK CJK, "left \x1b[31m escape", 23, NULL);
+    assert_lines_fit(buf_str(&out), 23);
+    assert_non_null(strstr(buf_str(&out), CJK CJK "\xE4\xB8\x96 | left\n"));
+    assert_non_null(strstr(buf_str(&out), "^[[31m"));
+    assert_null(strchr(buf_str(&out), '\x1b'));
+    buf_fini(&out);
+    side_by_side(&out, "", "", 3, NULL);
+    assert_string_equal(buf_str(&out), "\n");
+    buf_fini(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(measures_columns),    cmocka_unit_test(clips_without_splitting),
         cmocka_unit_test(wraps_at_blanks),     cmocka_unit_test(wraps_wide_and_combining_whole),
-        cmocka_unit_test(makes_text_drawable),
+        cmocka_unit_test(makes_text_drawable), cmocka_unit_test(side_by_side_aligns_shared_lines),
+        cmocka_unit_test(side_by_side_wraps_wide_text_in_its_column),
     };
     if (!setlocale(LC_CTYPE, "C.UTF-8"))
         return 1;
