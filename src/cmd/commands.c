@@ -546,8 +546,10 @@ static const struct command_spec commands[] = {
     {"next", "[RUN]", "let a stopped run go on to its next stop", NULL, 0, 1, NULL, NULL, cmd_next},
     {"continue", "[RUN]", "let a stopped run go on, stopping only at breakpoints", NULL, 0, 1, NULL, NULL,
      cmd_continue},
-    {"edit", "TEXT...", "change what a stopped run is about to send (or a stopped call's arguments)", NULL, 1, -1, NULL,
-     NULL, cmd_edit},
+    {"edit", "[TEXT...]", "change what a stopped run is about to send (or a stopped call's arguments)",
+     "With no TEXT, in the console, the text opens in $VISUAL or $EDITOR (vi when neither is set); an empty file "
+     "changes nothing.",
+     0, -1, NULL, NULL, cmd_edit},
     {"skip", "[RUN]", "drop what a stopped run was about to do (deny the calls, refuse the handoff)", NULL, 0, 1, NULL,
      NULL, cmd_skip},
     {"abort", "[RUN]", "end a stopped run", NULL, 0, 1, NULL, NULL, cmd_abort},

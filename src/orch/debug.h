@@ -49,6 +49,9 @@ bool session_debug_resume(struct session *s, const char *run_id, enum debug_acti
 /* Changes the pending input (a step stop) or the first call's arguments (a
  * function stop) to text; emits entry.edited. */
 bool session_debug_edit(struct session *s, const char *run_id, const char *text, char **error);
+/* What session_debug_edit() would change, as it is now (a new string), or
+ * NULL with *error set. */
+char *session_debug_editable(struct session *s, const char *run_id, char **error);
 /* At a handoff stop, hands off to agent instead. */
 bool session_debug_redirect(struct session *s, const char *run_id, const char *agent, char **error);
 

@@ -845,58 +845,71 @@ bool session_debug_resume(struct session *s, const char *run_id, enum debug_acti
     return true;
 }
 
-bool session_debug_edit(struct session *s, const char *run_id, const char *text, char **error)
+/* What /edit changes at run's stop: the text (*field, a string the entry
+ * or call owns) and the entry that holds it (may be NULL for a call whose
+ * entry is gone). NULL field with *error set when there is nothing to edit. */
+static char **edit_target(struct run *run, struct entry **entry, char **error)
 {
-    struct run *run = stopped_run(s, run_id, error);
-    struct entry *target = NULL;
-    cJSON *fields;
-
-    if (!run)
-        return false;
+    *entry = NULL;
     if (run->pause == PAUSE_STEP) {
         for (size_t i = run->conv->entries.len; i > run->first_new; i--) {
             struct entry *e = run->conv->entries.items[i - 1];
             if (e->type == ENTRY_MESSAGE_INPUT || e->type == ENTRY_FUNCTION_RESULT) {
-                target = e;
-                break;
+                *entry = e;
+                return e->type == ENTRY_MESSAGE_INPUT ? &e->content : &e->result;
             }
         }
-        if (!target) {
-            *error = xstrdup("the request has no new input to edit");
-            return false;
-        }
-        if (target->type == ENTRY_MESSAGE_INPUT) {
-            free(target->content);
-            target->content = xstrdup(text);
-        } else {
-            free(target->result);
-            target->result = xstrdup(text);
-        }
-    } else if (run->pause == PAUSE_FUNCTION && run->calls.len) {
+        *error = xstrdup("the request has no new input to edit");
+        return NULL;
+    }
+    if (run->pause == PAUSE_FUNCTION && run->calls.len) {
         struct pending_call *pc = run->calls.items[0];
-        cJSON *check = cJSON_Parse(text);
-        if (!cJSON_IsObject(check)) {
-            cJSON_Delete(check);
-            *error = xasprintf("the arguments of %s must be a JSON object, like {\"year\": \"2023\"}", pc->name);
-            return false;
-        }
-        cJSON_Delete(check);
-        free(pc->arguments);
-        pc->arguments = xstrdup(text);
         for (size_t i = 0; i < run->conv->entries.len; i++) {
             struct entry *e = run->conv->entries.items[i];
             if (e->type == ENTRY_FUNCTION_CALL && e->tool_call_id && strcmp(e->tool_call_id, pc->tool_call_id) == 0)
-                target = e;
+                *entry = e;
+        }
+        return &pc->arguments;
+    }
+    *error = xasprintf("nothing to edit at a %s stop%s", pause_names[run->pause],
+                       run->pause == PAUSE_HANDOFF ? " (/redirect AGENT sends the handoff elsewhere)" : "");
+    return NULL;
+}
+
+char *session_debug_editable(struct session *s, const char *run_id, char **error)
+{
+    struct run *run = stopped_run(s, run_id, error);
+    struct entry *entry;
+    char **field = run ? edit_target(run, &entry, error) : NULL;
+
+    return field ? xstrdup(*field ? *field : "") : NULL;
+}
+
+bool session_debug_edit(struct session *s, const char *run_id, const char *text, char **error)
+{
+    struct run *run = stopped_run(s, run_id, error);
+    struct entry *target;
+    char **field = run ? edit_target(run, &target, error) : NULL;
+    cJSON *fields;
+
+    if (!field)
+        return false;
+    if (run->pause == PAUSE_FUNCTION) {
+        const struct pending_call *pc = run->calls.items[0];
+        cJSON *check = cJSON_Parse(text);
+        bool object = cJSON_IsObject(check);
+        cJSON_Delete(check);
+        if (!object) {
+            *error = xasprintf("the arguments of %s must be a JSON object, like {\"year\": \"2023\"}", pc->name);
+            return false;
         }
         if (target) {
             free(target->arguments);
             target->arguments = xstrdup(text);
         }
-    } else {
-        *error = xasprintf("nothing to edit at a %s stop%s", pause_names[run->pause],
-                           run->pause == PAUSE_HANDOFF ? " (/redirect AGENT sends the handoff elsewhere)" : "");
-        return false;
     }
+    free(*field);
+    *field = xstrdup(text);
     fields = cJSON_CreateObject();
     run_add_context(run, fields);
     if (target) {

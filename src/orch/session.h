@@ -44,6 +44,10 @@ struct session {
     int queries;              /* questions to the backend (/conversation) awaiting answers */
     unsigned async_failures;  /* agent syncs and backend questions that failed, ever */
     struct stats *stats;      /* for /usage, /graph and /context (orch/stats.h) */
+    /* Lets the user edit text (the console: in $EDITOR) for /edit with no
+     * text; returns the new text, or NULL with *error set. NULL in batch mode. */
+    char *(*edit_text)(void *ud, const char *text, char **error);
+    void *edit_ud;
 };
 
 /* Takes ownership of backend and team. */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,7 +44,8 @@ static const int console_signals[] = {SIGWINCH, SIGCONT, SIGINT, SIGTERM, SIGHUP
 static const char modes_on[] = "\033[?1000h\033[?1006h\033[?2004h";
 static const char modes_off[] = "\033[?2004l\033[?1006l\033[?1000l";
 
-static void write_all(int fd, const char *s)
+/* Returns 0, or -1 when s could not be written whole. */
+static int write_all(int fd, const char *s)
 {
     size_t len = strlen(s);
     while (len) {
@@ -51,10 +53,11 @@ static void write_all(int fd, const char *s)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;
+            return -1;
         s += n;
         len -= (size_t)n;
     }
+    return 0;
 }
 
 static struct console *fatal_console; /* for the fatal hook, which takes no data */
@@ -633,6 +636,104 @@ void console_suspend(struct console *c)
     resize(c);
 }
 
+/* Reads the file at path whole (a new string), or NULL. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    struct buf text = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+
+    if (!f)
+        return NULL;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&text, chunk, n);
+    fclose(f);
+    return buf_steal(&text);
+}
+
+/* Runs the editor on path with the terminal its own; returns its wait status or -1. */
+static int run_editor(struct console *c, const char *editor, const char *path)
+{
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
+    char *command = xasprintf("%s \"$1\"", editor);
+    int status = -1;
+    pid_t pid;
+
+    fflush(stdout);
+    write_all(STDOUT_FILENO, modes_off);
+    endwin();
+    /* A Ctrl-C in the editor is the editor's, not a cancel of the runs. */
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGINT, &ignore, &old_int);
+    sigaction(SIGQUIT, &ignore, &old_quit);
+    pid = fork();
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGQUIT, SIG_DFL);
+        if (c->saved_stderr >= 0)
+            dup2(c->saved_stderr, STDERR_FILENO);
+        execl("/bin/sh", "sh", "-c", command, "sh", path, (char *)NULL);
+        _exit(127);
+    }
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    write_all(STDOUT_FILENO, modes_on);
+    clearok(curscr, TRUE);
+    resize(c);
+    free(command);
+    return pid > 0 ? status : -1;
+}
+
+/* /edit with no text: the text in $VISUAL or $EDITOR (vi when neither is
+ * set), the screen handed over meanwhile. The loop waits for the editor;
+ * streams go on once it is closed. */
+static char *edit_in_editor(void *ud, const char *text, char **error)
+{
+    struct console *c = ud;
+    const char *tmp = getenv("TMPDIR"), *editor = getenv("VISUAL");
+    char *path, *edited = NULL;
+    int fd, status;
+
+    if (!editor || !*editor)
+        editor = getenv("EDITOR");
+    if (!editor || !*editor)
+        editor = "vi";
+    path = xasprintf("%s/agentdeck-edit-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if ((fd = mkstemp(path)) < 0) {
+        *error = xasprintf("cannot make a file to edit in %s: %s", tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        free(path);
+        return NULL;
+    }
+    if (write_all(fd, text) < 0 || write_all(fd, "\n") < 0 || close(fd) < 0) {
+        *error = xasprintf("cannot write %s: %s", path, strerror(errno));
+        unlink(path);
+        free(path);
+        return NULL;
+    }
+    status = run_editor(c, editor, path);
+    if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        *error = xasprintf("the editor (%s) failed%s: nothing was changed", editor,
+                           status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127 ? " to start" : "");
+    else if (!(edited = read_file(path)))
+        *error = xasprintf("cannot read %s back: %s", path, strerror(errno));
+    unlink(path);
+    free(path);
+    if (edited) {
+        size_t len = strlen(edited);
+        while (len && edited[len - 1] == '\n')
+            edited[--len] = '\0';
+        if (!len) {
+            *error = xstrdup("the editor left the text empty: nothing was changed");
+            free(edited);
+            edited = NULL;
+        }
+    }
+    return edited;
+}
+
 void console_mouse(struct console *c, int button, int x, int y, bool press)
 {
     bool wheel = button & 64;
@@ -1001,6 +1102,8 @@ int console_run(struct session *s, const struct console_options *o)
         add_pane(&c, a->name, a->model);
     }
     s->deltas = true; /* replies stream in */
+    s->edit_text = edit_in_editor;
+    s->edit_ud = &c;
     c.sink = event_stream_add_sink(&s->events, &sink);
     keys_init();
     fatal_console = &c;

@@ -132,6 +132,14 @@ def views_name_what_is_wrong():
 
 
 @test
+def edit_alone_needs_the_text_in_batch_mode():
+    status, events, stderr = run(["--keep-going", "-c", "/step on", "-c", CHARGED, "-c", "/edit", "-c", "/abort"],
+                                 profile="support.json")
+    eq([e["message"] for e in of_type(events, "error")],
+       ["/edit needs the new TEXT here (in the console, /edit alone opens $EDITOR)"], "the message")
+
+
+@test
 def diff_puts_two_fanout_answers_side_by_side():
     status, events, stderr = run(["-c", FANOUT, "-c", "/diff msg_0002 msg_0004"], profile="compete.json")
     eq(status, 0, "exit status")

@@ -4,6 +4,8 @@ streaming while typing, focus, zoom and layouts, scrolling with -MORE(n)-,
 the help overlay, the inspector, resizing, wide characters and hostile text."""
 
 import os
+import shutil
+import tempfile
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -102,6 +104,38 @@ def views_explain_the_handoff_graph_context_usage_and_diff():
         check(rows and all(line.rstrip().endswith("│") for line in rows), "the columns fit:\n" + s.dump())
         check("Why was I charged twice?" in text and "duplicate" in text, "both texts:\n" + s.dump())
         s.check_clean_exit()
+
+
+@test
+def edit_alone_opens_the_editor_on_the_pending_input():
+    folder = tempfile.mkdtemp(prefix="agentdeck-editor-")
+    editor = os.path.join(folder, "editor")
+    with open(editor, "w") as f:
+        # An editor that changes the text, and says it ran with the screen its own.
+        f.write("#!/bin/sh\nsed -i 's/twice/three times/' \"$1\"\n")
+    os.chmod(editor, 0o755)
+    try:
+        with Screen(SUPPORT + ["--offline-rate", "0"], env={"EDITOR": editor, "VISUAL": ""}) as s:
+            s.wait_ready()
+            s.send_line("/step on")
+            s.send_line("Why was I charged twice?")
+            s.wait_for("step before cs's request", "stopped before cs's request")
+            s.send_line("/edit")
+            s.wait_for("edited before sending: Why was I charged three", "the editor's change in cs's pane")
+            s.send_line("/continue")
+            s.wait_for("msg_0001 now: Why was I charged three times?", "the edit in the timeline")
+            s.wait_for(lambda t: "r1 in" in t, "the run is done")
+            s.check_clean_exit()
+        with Screen(SUPPORT + ["--offline-rate", "0"], env={"EDITOR": "false", "VISUAL": ""}) as s:
+            s.wait_ready()
+            s.send_line("/step on")
+            s.send_line("Why was I charged twice?")
+            s.wait_for("step before cs's request", "stopped")
+            s.send_line("/edit")
+            s.wait_for("the editor (false) failed: nothing was changed", "a failed editor changes nothing")
+            s.check_clean_exit()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @test
