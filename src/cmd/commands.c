@@ -556,6 +556,10 @@ static const struct command_spec commands[] = {
      cmd_break},
     {"breaks", "", "list the breakpoints", NULL, 0, 0, NULL, NULL, cmd_breaks},
     {"unbreak", "N", "remove breakpoint N", NULL, 1, 1, NULL, NULL, cmd_unbreak},
+    {"raw", "[RUN]", "show a run's HTTP requests and responses, the key redacted",
+     "RUN is a run id (r3; default: the focused conversation's latest run), or prepare or query for the "
+     "backend's agent syncs and /conversation questions. The log keeps the last 200 exchanges.",
+     0, 1, NULL, NULL, cmd_raw},
     {"allow", "[TOOL_CALL_ID]", "let a call that waits for confirmation run",
      "Without an id, every call that waits is allowed. The run goes on once all of its calls are answered.", 0, 1, NULL,
      NULL, cmd_allow},

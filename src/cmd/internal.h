@@ -47,4 +47,7 @@ enum cmd_status cmd_break(struct cmd_call *call);
 enum cmd_status cmd_breaks(struct cmd_call *call);
 enum cmd_status cmd_unbreak(struct cmd_call *call);
 
+/* /raw: a run's HTTP exchanges (src/cmd/raw.c). */
+enum cmd_status cmd_raw(struct cmd_call *call);
+
 #endif

@@ -10,6 +10,7 @@
 #include "model/conversation.h"
 #include "model/event.h"
 #include "model/team.h"
+#include "net/wire.h"
 
 struct run;
 
@@ -42,6 +43,9 @@ struct session {
     int syncing;              /* team changes being carried to the backend */
     int queries;              /* questions to the backend (/conversation) awaiting answers */
     unsigned async_failures;  /* agent syncs and backend questions that failed, ever */
+    struct wire *wire;        /* the recent HTTP exchanges, for /raw; owned */
+    bool speaks_http;         /* the backend records its exchanges in wire (not offline) */
+    struct vec latest_runs;   /* each conversation's latest run (session.c) */
 };
 
 /* Takes ownership of backend and team. */
@@ -88,6 +92,11 @@ bool session_confirm(struct session *s, const char *tool_call_id, bool allow, ch
 /* Merges each "STATE: {...}" line of an agent's output into the shared
  * state (a `state` event each), when the profile asks for it. */
 void session_read_state(struct session *s, const char *agent, const char *output);
+
+/* Remembers run_id as conv's latest run; the runner calls it. */
+void session_note_run(struct session *s, const struct conversation *conv, const char *run_id);
+/* The id of conv's latest run, or NULL when it has had none. */
+const char *session_latest_run(const struct session *s, const struct conversation *conv);
 
 /* Cancels every run in flight (run.cancelled events). */
 void session_cancel_runs(struct session *s, const char *why);
