@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/command.h"
 #include "core/buf.h"
 #include "core/xalloc.h"
+#include "helpers.h"
 #include "net/wire.h"
 
 #define KEY "sk-test-SECRET-0123456789"
@@ -178,6 +180,50 @@ static void the_bytes_of_all_bodies_are_bounded(void **state)
     wire_free(w);
 }
 
+/* /raw on a log too small to keep a run's exchanges: it says what left. The
+ * offline runs give the run ids; the exchanges are recorded as a backend
+ * that speaks HTTP would record them. */
+static void raw_says_what_the_bounded_log_dropped(void **state)
+{
+    struct harness h;
+    struct wire *w = wire_new(2, 1024, 1 << 20);
+    const cJSON *ev;
+    uint64_t id;
+
+    harness_init(&h, "{\"agents\": [{\"name\": \"cs\", \"offline\": [{\"say\": \"hi\"}]}]}", 0);
+    assert_int_equal(harness_exec(&h, "/start cs one"), CMD_OK);
+    assert_int_equal(harness_exec(&h, "/start cs two"), CMD_OK);
+    wire_free(h.session->wire);
+    h.session->wire = w;
+    h.session->speaks_http = true;
+    wire_begin(w, "r1", "POST", "https://example.test/v1/conversations", NULL, "{\"n\":1}");
+    id = wire_begin(w, "r1", "POST", "https://example.test/v1/conversations", NULL, "{\"n\":2}");
+    wire_end(w, id, 200, "application/json", NULL, NULL);
+    wire_begin(w, "r2", "POST", "https://example.test/v1/conversations", mistral_headers, "{\"n\":3}");
+
+    assert_int_equal(harness_exec(&h, "/raw r1"), CMD_OK);
+    ev = harness_event(&h, "raw", 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "exchanges")), 1);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(ev, "dropped")->valueint, 1);
+    assert_non_null(strstr(harness_str(ev, "text"), "(1 earlier exchange of r1 left the log, which keeps the last 2)"));
+    assert_non_null(strstr(harness_str(ev, "text"), "HTTP 200\nContent-Type: application/json\n"));
+
+    /* Without RUN: the focused conversation's (c2's) latest run, still in flight. */
+    assert_int_equal(harness_exec(&h, "/raw"), CMD_OK);
+    ev = harness_event(&h, "raw", 1);
+    assert_string_equal(harness_str(ev, "run"), "r2");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ev, "exchanges"), 0), "in_flight")));
+    assert_non_null(strstr(harness_str(ev, "text"), "Authorization: Bearer [redacted]\n"));
+    assert_null(strstr(harness_str(ev, "text"), KEY));
+
+    wire_begin(w, "r2", "GET", "https://example.test/", NULL, NULL);
+    assert_int_equal(harness_exec(&h, "/raw r1"), CMD_FAILED);
+    assert_string_equal(harness_str(harness_event(&h, "error", 0), "message"),
+                        "the 2 HTTP exchanges of r1 were dropped from the log, which keeps the last 2");
+    harness_fini(&h);
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -190,6 +236,7 @@ int main(void)
         cmocka_unit_test(bodies_are_cut_and_say_how_much),
         cmocka_unit_test(the_oldest_exchanges_go_first),
         cmocka_unit_test(the_bytes_of_all_bodies_are_bounded),
+        cmocka_unit_test(raw_says_what_the_bounded_log_dropped),
     };
     /* clang-format on */
     return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
