@@ -19,6 +19,7 @@
 #include "model/agent.h"
 #include "model/conversation.h"
 #include "model/team.h"
+#include "net/wire.h"
 
 struct backend_reply {
     void *ud;
@@ -51,6 +52,7 @@ struct backend_request {
     size_t nconfirmations;
     const cJSON *response_format; /* a ResponseFormat the answer must follow (JSON schema), or NULL */
     bool client_handoffs;         /* agentdeck must carry out handoffs (the debugger stops at them) */
+    const char *tag;              /* the run id: the tag of every HTTP exchange of the call (/raw); may be NULL */
 };
 
 /* What backend_query() asks the server about its conversations. */
@@ -88,6 +90,10 @@ struct backend_ops {
      * backend is freed first, done is never called. */
     void (*query)(struct backend *b, enum backend_query q, const char *remote_id, int page, backend_queried_fn *done,
                   void *ud);
+    /* Optional, for a backend that speaks HTTP: records its exchanges in
+     * wire (not owned; it outlives the backend), with the secrets it knows
+     * (its key) scrubbed. A backend without it sends no HTTP request. */
+    void (*set_wire)(struct backend *b, struct wire *wire);
 };
 
 /* The base of every backend; implementations embed it first. */
@@ -105,6 +111,16 @@ static inline struct backend_call *backend_request(struct backend *b, const stru
 static inline void backend_cancel(struct backend *b, struct backend_call *call)
 {
     b->ops->cancel(b, call);
+}
+
+/* Attaches the wire log (see set_wire); returns false when the backend
+ * sends no HTTP request (the offline backend). */
+static inline bool backend_set_wire(struct backend *b, struct wire *wire)
+{
+    if (!b->ops->set_wire)
+        return false;
+    b->ops->set_wire(b, wire);
+    return true;
 }
 
 /* Runs the backend's prepare step, if it has one; done is called either way. */

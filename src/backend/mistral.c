@@ -110,6 +110,7 @@ struct api_call {
     struct mistral_backend *mb;
     const struct api_call_ops *ops;
     void *owner;
+    char *tag; /* its exchanges' tag in the wire log */
     char *method, *path, *body;
     bool stream;
     int attempt;
@@ -139,6 +140,7 @@ static void api_call_free(struct api_call *c)
     if (c->sse_ready)
         sse_parser_fini(&c->sse);
     buf_fini(&c->raw);
+    free(c->tag);
     free(c->method);
     free(c->path);
     free(c->body);
@@ -268,7 +270,7 @@ static void api_send(struct api_call *c)
     char *url = xasprintf("%s%s", c->mb->base_url, c->path);
     const char *headers[] = {c->mb->auth_header, "Content-Type: application/json",
                              c->stream ? "Accept: text/event-stream" : "Accept: application/json", NULL};
-    struct http_request req = {c->method, url, c->body, headers, 0, c->mb->stall_timeout_s};
+    struct http_request req = {c->method, url, c->body, headers, 0, c->mb->stall_timeout_s, c->tag};
     struct http_handlers h = {c, on_data, on_done};
 
     buf_reset(&c->raw);
@@ -281,14 +283,16 @@ static void api_send(struct api_call *c)
     free(url);
 }
 
-/* Starts a call; body is taken (may be NULL). */
+/* Starts a call; body is taken (may be NULL). tag names the exchanges in
+ * the wire log: the run's id, "prepare" or "query". */
 static struct api_call *api_call_start(struct mistral_backend *mb, const struct api_call_ops *ops, void *owner,
-                                       const char *method, char *path, char *body, bool stream)
+                                       const char *tag, const char *method, char *path, char *body, bool stream)
 {
     struct api_call *c = xcalloc(1, sizeof *c);
     c->mb = mb;
     c->ops = ops;
     c->owner = owner;
+    c->tag = xstrdup(tag ? tag : "");
     c->method = xstrdup(method);
     c->path = path;
     c->body = body;
@@ -319,6 +323,7 @@ struct backend_call {
     cJSON *response_format;        /* completion_args.response_format, or NULL */
     bool appending;                /* an append: once it succeeds, the conversation may be restarted */
     const char *handoff_execution; /* "server" or "client", for this request */
+    char *tag;                     /* the run's id, for the wire log */
     bool delivering, cancelled;
 };
 
@@ -328,6 +333,7 @@ static void conv_call_free(struct backend_call *call)
     free(call->agent);
     free(call->error);
     free(call->parent);
+    free(call->tag);
     cJSON_Delete(call->confirmations);
     cJSON_Delete(call->response_format);
     free(call);
@@ -680,8 +686,8 @@ static void conv_call_append(struct backend_call *call)
     }
     add_turn_fields(call, body);
     call->appending = true;
-    call->api = api_call_start(call->mb, &conv_ops, call, "POST", xasprintf("/v1/conversations/%s", conv->remote_id),
-                               print_json(body), call->mb->stream);
+    call->api = api_call_start(call->mb, &conv_ops, call, call->tag, "POST",
+                               xasprintf("/v1/conversations/%s", conv->remote_id), print_json(body), call->mb->stream);
 }
 
 /* Starts a new server conversation for agent that carries what came
@@ -719,8 +725,8 @@ static void conv_call_start(struct backend_call *call, const struct agent *agent
     free(conv->remote_agent);
     conv->remote_agent = xstrdup(agent->name);
     conv->remote_span = (struct remote_span){call->first_new, call->carried, false};
-    call->api = api_call_start(call->mb, &conv_ops, call, "POST", xstrdup("/v1/conversations"), print_json(body),
-                               call->mb->stream);
+    call->api = api_call_start(call->mb, &conv_ops, call, call->tag, "POST", xstrdup("/v1/conversations"),
+                               print_json(body), call->mb->stream);
 }
 
 /* Branches the source server conversation at its entry from_entry_id
@@ -743,7 +749,7 @@ static void conv_call_restart(struct backend_call *call, const char *from_entry_
     conv->remote_span = conv->branch.span;
     conv->remote_span.appended = false;
     conversation_clear_branch(conv);
-    call->api = api_call_start(call->mb, &conv_ops, call, "POST", path, print_json(body), call->mb->stream);
+    call->api = api_call_start(call->mb, &conv_ops, call, call->tag, "POST", path, print_json(body), call->mb->stream);
 }
 
 static void conv_call_send(struct backend_call *call, const struct agent *agent);
@@ -829,7 +835,7 @@ static void conv_call_send(struct backend_call *call, const struct agent *agent)
 
     if (!conv->remote_id && conv->branch.remote_id) {
         if (branch_on_server(conv, agent)) {
-            call->api = api_call_start(call->mb, &branch_ops, call, "GET",
+            call->api = api_call_start(call->mb, &branch_ops, call, call->tag, "GET",
                                        xasprintf("/v1/conversations/%s/history", conv->branch.remote_id), NULL, false);
             return;
         }
@@ -853,6 +859,7 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
     call->agent = xstrdup(req->agent->name);
     call->first_new = req->first_new;
     call->handoff_execution = req->client_handoffs ? "client" : mb->handoff_execution;
+    call->tag = xstrdup(req->tag ? req->tag : "");
     if (req->response_format)
         call->response_format = cJSON_Duplicate(req->response_format, 1);
     if (req->nconfirmations) {
@@ -1058,7 +1065,8 @@ static void prepare_next(struct prepare *p)
         const char *name = json_str(cJSON_GetObjectItemCaseSensitive(old, "metadata"), "agentdeck_agent");
         const char *id = json_str(old, "id");
         if (name && id && !team_find_agent(p->team, name)) {
-            api_call_start(mb, &prepare_delete_ops, p, "DELETE", xasprintf("/v1/agents/%s", id), NULL, false);
+            api_call_start(mb, &prepare_delete_ops, p, "prepare", "DELETE", xasprintf("/v1/agents/%s", id), NULL,
+                           false);
             return;
         }
     }
@@ -1080,7 +1088,7 @@ static void prepare_next(struct prepare *p)
             }
             /* Create, or update to a new version; handoffs come after, by id. */
             char *path = a->remote_id ? xasprintf("/v1/agents/%s", a->remote_id) : xstrdup("/v1/agents");
-            api_call_start(mb, &prepare_step_ops, p, a->remote_id ? "PATCH" : "POST", path,
+            api_call_start(mb, &prepare_step_ops, p, "prepare", a->remote_id ? "PATCH" : "POST", path,
                            print_json(agent_body(mb, a, hash)), false);
             free(hash);
             return;
@@ -1103,8 +1111,8 @@ static void prepare_next(struct prepare *p)
             cJSON_AddNullToObject(body, "handoffs");
         }
         free(hash);
-        api_call_start(mb, &prepare_step_ops, p, "PATCH", xasprintf("/v1/agents/%s", a->remote_id), print_json(body),
-                       false);
+        api_call_start(mb, &prepare_step_ops, p, "prepare", "PATCH", xasprintf("/v1/agents/%s", a->remote_id),
+                       print_json(body), false);
         return;
     }
     if (!p->handoffs_pass) {
@@ -1131,8 +1139,8 @@ static void prepare_listed(struct api_call *c, const cJSON *body)
     api_call_free(c);
     if (n == 100) {
         p->page++;
-        api_call_start(p->mb, &prepare_list_ops, p, "GET", xasprintf("/v1/agents?page=%d&page_size=100", p->page), NULL,
-                       false);
+        api_call_start(p->mb, &prepare_list_ops, p, "prepare", "GET",
+                       xasprintf("/v1/agents?page=%d&page_size=100", p->page), NULL, false);
         return;
     }
     prepare_next(p);
@@ -1150,7 +1158,7 @@ static void mistral_prepare(struct backend *b, struct team *team, backend_prepar
     p->done = done;
     p->ud = ud;
     p->existing = cJSON_CreateArray();
-    api_call_start(mb, &prepare_list_ops, p, "GET", xstrdup("/v1/agents?page=0&page_size=100"), NULL, false);
+    api_call_start(mb, &prepare_list_ops, p, "prepare", "GET", xstrdup("/v1/agents?page=0&page_size=100"), NULL, false);
 }
 
 /* ---- questions about the server's conversations ------------------------ */
@@ -1224,7 +1232,7 @@ static void mistral_query(struct backend *b, enum backend_query q, const char *r
         path = xasprintf("/v1/conversations/%s", remote_id);
         break;
     }
-    api_call_start(mb, &query_ops, qu, method, path, NULL, false);
+    api_call_start(mb, &query_ops, qu, "query", method, path, NULL, false);
 }
 
 /* ---- the backend ------------------------------------------------------ */
@@ -1250,6 +1258,18 @@ static void mistral_free(struct backend *b)
     free(mb);
 }
 
+/* The key is scrubbed from the log wherever it might appear, beyond the
+ * Authorization header that the log redacts by itself. */
+static void mistral_set_wire(struct backend *b, struct wire *wire)
+{
+    struct mistral_backend *mb = (struct mistral_backend *)b;
+    const char *key = mb->auth_header + sizeof "Authorization: Bearer " - 1;
+
+    if (wire)
+        wire_add_secret(wire, key);
+    http_set_wire(mb->http, wire);
+}
+
 static const struct backend_ops mistral_ops = {
     .name = "mistral",
     .label = "mistral",
@@ -1258,6 +1278,7 @@ static const struct backend_ops mistral_ops = {
     .free = mistral_free,
     .prepare = mistral_prepare,
     .query = mistral_query,
+    .set_wire = mistral_set_wire,
 };
 
 struct backend *mistral_backend_new(struct loop *loop, const struct mistral_options *o)

@@ -565,6 +565,10 @@ static const struct command_spec commands[] = {
     {"usage", "", "tokens, requests and latency per agent", NULL, 0, 0, NULL, NULL, cmd_usage},
     {"diff", "ENTRY ENTRY", "two entries side by side, e.g. the answers of two fan-out branches", NULL, 2, 2, NULL,
      NULL, cmd_diff},
+    {"raw", "[RUN]", "show a run's HTTP requests and responses, the key redacted",
+     "RUN is a run id (r3; default: the focused conversation's latest run), or prepare or query for the "
+     "backend's agent syncs and /conversation questions. The log keeps the last 200 exchanges.",
+     0, 1, NULL, NULL, cmd_raw},
     {"allow", "[TOOL_CALL_ID]", "let a call that waits for confirmation run",
      "Without an id, every call that waits is allowed. The run goes on once all of its calls are answered.", 0, 1, NULL,
      NULL, cmd_allow},
@@ -763,7 +767,9 @@ static char *split_command(const struct command_spec *spec, size_t from, const c
     if (spec->max_args >= 0)
         return cmd_split(line, words, &error) < 0 ? error : NULL;
     if (!spec->flags) {
-        if (cmd_split_prefix(line, from + (size_t)spec->min_args - 1, words, &rest, &error) < 0)
+        /* The words before TEXT: all but the last required one (none when TEXT is optional). */
+        if (cmd_split_prefix(line, from + (size_t)(spec->min_args > 0 ? spec->min_args - 1 : 0), words, &rest,
+                             &error) < 0)
             return error;
     } else {
         /* Words one at a time: the positional ones before TEXT, and the

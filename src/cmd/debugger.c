@@ -58,20 +58,22 @@ enum cmd_status cmd_edit(struct cmd_call *call)
     char *error = NULL, *text;
     bool ok;
 
-    if (cmd_arg(call, 0))
-        return cmd_result(call, session_debug_edit(s, NULL, cmd_arg(call, 0), &error), error);
+    char *edited;
+
+    if (cmd_arg(call, 0)) {
+        ok = session_debug_edit(s, NULL, cmd_arg(call, 0), &error);
+        return cmd_result(call, ok, error);
+    }
     if (!s->edit_text)
         return cmd_fail(call, "/edit needs the new TEXT here (in the console, /edit alone opens $EDITOR)");
     if (!(text = session_debug_editable(s, NULL, &error)))
         return cmd_result(call, false, error);
-    {
-        char *edited = s->edit_text(s->edit_ud, text, &error);
-        free(text);
-        if (!edited)
-            return cmd_result(call, false, error);
-        ok = session_debug_edit(s, NULL, edited, &error);
-        free(edited);
-    }
+    edited = s->edit_text(s->edit_ud, text, &error);
+    free(text);
+    if (!edited)
+        return cmd_result(call, false, error);
+    ok = session_debug_edit(s, NULL, edited, &error);
+    free(edited);
     return cmd_result(call, ok, error);
 }
 

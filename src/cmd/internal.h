@@ -52,5 +52,7 @@ enum cmd_status cmd_usage(struct cmd_call *call);
 enum cmd_status cmd_graph(struct cmd_call *call);
 enum cmd_status cmd_context(struct cmd_call *call);
 enum cmd_status cmd_diff(struct cmd_call *call);
+/* /raw: a run's HTTP exchanges (src/cmd/raw.c). */
+enum cmd_status cmd_raw(struct cmd_call *call);
 
 #endif

@@ -15,12 +15,15 @@
 #include "core/vec.h"
 #include "core/xalloc.h"
 
+#define USER_AGENT "agentdeck/" PACKAGE_VERSION
+
 struct http {
     struct loop *loop;
     CURLM *multi;
     uint64_t timer;
     struct vec transfers; /* struct http_transfer * in flight */
     int depth;            /* > 0 inside curl: removal is deferred */
+    struct wire *wire;    /* where exchanges are recorded, or NULL; not owned */
 };
 
 struct http_transfer {
@@ -38,6 +41,7 @@ struct http_transfer {
     bool finished;  /* done is running: cancel is a no-op */
     char *retry_after;
     char *content_type;
+    uint64_t wire_id; /* its record in http->wire, or 0 */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -64,6 +68,9 @@ static void forget(struct http *http, struct http_transfer *t)
 /* Removes and frees a transfer; never from inside a curl callback. */
 static void transfer_remove(struct http_transfer *t)
 {
+    if (t->wire_id)
+        wire_end(t->http->wire, t->wire_id, t->status, t->content_type, t->retry_after,
+                 "cancelled by agentdeck before it ended");
     curl_multi_remove_handle(t->http->multi, t->easy);
     curl_easy_cleanup(t->easy);
     forget(t->http, t);
@@ -90,6 +97,8 @@ static void finish(struct http_transfer *t, CURLcode code, bool stalled)
         }
         r.error = error;
     }
+    if (t->wire_id)
+        wire_end(t->http->wire, t->wire_id, t->status, t->content_type, t->retry_after, error);
     curl_multi_remove_handle(t->http->multi, t->easy);
     forget(t->http, t);
     t->finished = true;
@@ -211,6 +220,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     t->last_activity = clock_now_ms();
     if (!t->status)
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+    if (t->wire_id)
+        wire_response_data(t->http->wire, t->wire_id, ptr, n);
     if (!t->h.data(t->h.ud, t->status, ptr, n))
         return 0; /* curl ends it with a write error */
     return t->cancelled ? 0 : n;
@@ -290,6 +301,31 @@ void http_free(struct http *http)
     free(http);
 }
 
+void http_set_wire(struct http *http, struct wire *wire)
+{
+    /* Transfers in flight were recorded in the old log, if any: they stop. */
+    for (size_t i = 0; i < http->transfers.len; i++)
+        ((struct http_transfer *)http->transfers.items[i])->wire_id = 0;
+    http->wire = wire;
+}
+
+/* Records the start of t's exchange: the caller's headers and the User-Agent
+ * that curl sends for us (curl adds Host, Content-Length, Accept-Encoding). */
+static void record_start(struct http_transfer *t, const struct http_request *req)
+{
+    size_t n = 0;
+    const char **headers;
+
+    while (req->headers && req->headers[n])
+        n++;
+    headers = xcalloc(n + 2, sizeof *headers);
+    for (size_t i = 0; i < n; i++)
+        headers[i] = req->headers[i];
+    headers[n] = "User-Agent: " USER_AGENT;
+    t->wire_id = wire_begin(t->http->wire, req->tag, req->method, req->url, headers, req->body);
+    free(headers);
+}
+
 struct http_transfer *http_start(struct http *http, const struct http_request *req, const struct http_handlers *h)
 {
     struct http_transfer *t = xcalloc(1, sizeof *t);
@@ -313,7 +349,7 @@ struct http_transfer *http_start(struct http *http, const struct http_request *r
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "agentdeck/" PACKAGE_VERSION);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -324,6 +360,8 @@ struct http_transfer *http_start(struct http *http, const struct http_request *r
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    if (http->wire)
+        record_start(t, req);
     vec_push(&http->transfers, t);
     t->last_activity = clock_now_ms();
     t->stall_timer = loop_timer_add(http->loop, t->stall_s * 1000, on_stall_check, t);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "core/loop.h"
+#include "net/wire.h"
 
 struct http;
 struct http_transfer;
@@ -21,6 +22,7 @@ struct http_request {
     const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
     long connect_timeout_ms;    /* 0: 10 s */
     long stall_timeout_s;       /* no byte for this long fails the transfer; 0: 60 s */
+    const char *tag;            /* whose exchange it is, in the wire log (a run id); may be NULL */
 };
 
 /* How a transfer ended. */
@@ -46,6 +48,10 @@ struct http_handlers {
 struct http *http_new(struct loop *loop);
 /* Cancels every transfer (no done calls) and frees the client. */
 void http_free(struct http *http);
+
+/* Records every exchange started from now on in wire (not owned; it must
+ * outlive the client), or (NULL) none. */
+void http_set_wire(struct http *http, struct wire *wire);
 
 /* Starts a transfer; handlers run from the loop. Returns a handle valid
  * until done returns or http_cancel. */

@@ -638,7 +638,8 @@ static void run_send(struct run *run, const struct agent *agent, const struct to
                                    confirmations,
                                    n,
                                    run->response_format,
-                                   debug_wants_client_handoffs(run->s)};
+                                   debug_wants_client_handoffs(run->s),
+                                   run->id};
     run->call = backend_request(run->s->backend, &req, &reply);
 }
 
@@ -660,6 +661,7 @@ struct run *run_start(struct session *s, struct conversation *conv, const struct
     vec_init(&run->calls, pending_call_free);
     vec_push(&s->runs, run);
     conv->runs_in_flight++;
+    session_note_run(s, conv, run->id);
 
     run_add_context(run, fields);
     event_emit(&s->events, "run.started", fields);

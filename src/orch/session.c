@@ -24,6 +24,20 @@ static void run_free_item(void *run)
     run_free(run);
 }
 
+/* A conversation's latest run, by ids: the conversation may be gone. */
+struct latest_run {
+    char *conversation;
+    char *run;
+};
+
+static void latest_run_free(void *item)
+{
+    struct latest_run *l = item;
+    free(l->conversation);
+    free(l->run);
+    free(l);
+}
+
 struct session *session_new(const char *id, struct loop *loop, struct backend *backend, struct team *team)
 {
     struct session *s = xcalloc(1, sizeof *s);
@@ -37,6 +51,9 @@ struct session *session_new(const char *id, struct loop *loop, struct backend *b
     vec_init(&s->patterns, NULL);
     s->state = cJSON_Duplicate(team->state.initial, 1);
     stats_attach(s);
+    s->wire = wire_new(WIRE_MAX_EXCHANGES, WIRE_MAX_BODY, WIRE_MAX_TOTAL);
+    s->speaks_http = backend_set_wire(backend, s->wire);
+    vec_init(&s->latest_runs, latest_run_free);
     return s;
 }
 
@@ -53,6 +70,8 @@ void session_free(struct session *s)
     cJSON_Delete(s->state);
     vec_fini(&s->conversations);
     backend_free(s->backend);
+    wire_free(s->wire); /* after the backend, which records into it to the end */
+    vec_fini(&s->latest_runs);
     team_free(s->team);
     event_stream_fini(&s->events);
     free(s->id);
@@ -88,6 +107,34 @@ struct conversation *session_find_entry(const struct session *s, const char *id,
         struct conversation *c = s->conversations.items[i];
         if (conversation_find_entry(c, id, index))
             return c;
+    }
+    return NULL;
+}
+
+void session_note_run(struct session *s, const struct conversation *conv, const char *run_id)
+{
+    struct latest_run *l;
+
+    for (size_t i = 0; i < s->latest_runs.len; i++) {
+        l = s->latest_runs.items[i];
+        if (strcmp(l->conversation, conv->id) == 0) {
+            free(l->run);
+            l->run = xstrdup(run_id);
+            return;
+        }
+    }
+    l = xcalloc(1, sizeof *l);
+    l->conversation = xstrdup(conv->id);
+    l->run = xstrdup(run_id);
+    vec_push(&s->latest_runs, l);
+}
+
+const char *session_latest_run(const struct session *s, const struct conversation *conv)
+{
+    for (size_t i = 0; i < s->latest_runs.len; i++) {
+        const struct latest_run *l = s->latest_runs.items[i];
+        if (strcmp(l->conversation, conv->id) == 0)
+            return l->run;
     }
     return NULL;
 }

@@ -10,6 +10,7 @@
 #include "model/conversation.h"
 #include "model/event.h"
 #include "model/team.h"
+#include "net/wire.h"
 
 struct run;
 struct stats;
@@ -48,6 +49,9 @@ struct session {
      * text; returns the new text, or NULL with *error set. NULL in batch mode. */
     char *(*edit_text)(void *ud, const char *text, char **error);
     void *edit_ud;
+    struct wire *wire;        /* the recent HTTP exchanges, for /raw; owned */
+    bool speaks_http;         /* the backend records its exchanges in wire (not offline) */
+    struct vec latest_runs;   /* each conversation's latest run (session.c) */
 };
 
 /* Takes ownership of backend and team. */
@@ -94,6 +98,11 @@ bool session_confirm(struct session *s, const char *tool_call_id, bool allow, ch
 /* Merges each "STATE: {...}" line of an agent's output into the shared
  * state (a `state` event each), when the profile asks for it. */
 void session_read_state(struct session *s, const char *agent, const char *output);
+
+/* Remembers run_id as conv's latest run; the runner calls it. */
+void session_note_run(struct session *s, const struct conversation *conv, const char *run_id);
+/* The id of conv's latest run, or NULL when it has had none. */
+const char *session_latest_run(const struct session *s, const struct conversation *conv);
 
 /* Cancels every run in flight (run.cancelled events). */
 void session_cancel_runs(struct session *s, const char *why);

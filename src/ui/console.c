@@ -321,6 +321,9 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
         entries_render_text(&text, cJSON_GetObjectItemCaseSensitive(ev, "entries"));
         title = xasprintf("history of %s, held by %s", ev_str(ev, "conversation"), ev_str(ev, "agent"));
         overlay_open(c->ov, title, buf_str(&text), false);
+    } else if (strcmp(type, "raw") == 0) {
+        title = xasprintf("raw HTTP of %s", ev_str(ev, "tag"));
+        overlay_open(c->ov, title, ev_str(ev, "text"), false);
     } else {
         buf_fini(&text);
         return false;
