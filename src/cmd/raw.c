@@ -50,21 +50,10 @@ static char *runs_so_far(const struct session *s)
 static char *pretty_json_text(const char *text)
 {
     cJSON *json = cJSON_Parse(text);
-    char *printed = json ? cJSON_Print(json) : NULL;
-    struct buf out = BUF_INIT;
+    char *pretty = json ? json_pretty(json) : NULL;
 
     cJSON_Delete(json);
-    if (!printed)
-        return NULL;
-    /* cJSON indents with tabs, and puts one after each key's colon. */
-    for (const char *q = printed; *q; q++) {
-        if (*q == '\t')
-            buf_puts(&out, q > printed && q[-1] == ':' ? " " : "  ");
-        else
-            buf_putc(&out, *q);
-    }
-    cJSON_free(printed);
-    return buf_steal(&out);
+    return pretty;
 }
 
 /* A body as the text view shows it: JSON pretty-printed unless cut, other

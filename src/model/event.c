@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/xalloc.h"
 #include "text/utf8.h"
@@ -117,4 +118,20 @@ int64_t event_emit_message(struct event_stream *es, const char *type, cJSON *fie
     free(message);
     seq = event_emit(es, type, fields);
     return seq;
+}
+
+char *json_pretty(const cJSON *item)
+{
+    char *printed = item ? cJSON_Print(item) : NULL;
+    struct buf out = BUF_INIT;
+
+    /* cJSON indents with tabs, and puts one after each key's colon. */
+    for (const char *q = printed ? printed : ""; *q; q++) {
+        if (*q == '\t')
+            buf_puts(&out, q > printed && q[-1] == ':' ? " " : "  ");
+        else
+            buf_putc(&out, *q);
+    }
+    cJSON_free(printed);
+    return buf_steal(&out);
 }

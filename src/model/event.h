@@ -39,4 +39,8 @@ int64_t event_emit(struct event_stream *es, const char *type, cJSON *fields);
 int64_t event_emit_message(struct event_stream *es, const char *type, cJSON *fields, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
+/* item as JSON indented by two blanks, not tabs (a new string; "" for
+ * NULL): a tab would show as one blank once sanitized. */
+char *json_pretty(const cJSON *item);
+
 #endif

@@ -265,23 +265,6 @@ static void render_agent_list(struct buf *out, const cJSON *ev)
     }
 }
 
-/* item as JSON indented by two blanks (a new string): cJSON indents with
- * tabs, which the sanitizer would show as one blank. */
-static char *pretty_json(const cJSON *item)
-{
-    char *text = item ? cJSON_Print(item) : NULL;
-    struct buf out = BUF_INIT;
-
-    for (const char *q = text ? text : ""; *q; q++) {
-        if (*q == '\t')
-            buf_puts(&out, q > text && q[-1] == ':' ? " " : "  ");
-        else
-            buf_putc(&out, *q);
-    }
-    cJSON_free(text);
-    return buf_steal(&out);
-}
-
 /* Answers to commands open in an overlay. */
 static bool show_answer(struct console *c, const char *type, const cJSON *ev)
 {
@@ -299,7 +282,7 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
         render_agent_list(&text, ev);
         overlay_open(c->ov, "agents", buf_str(&text), false);
     } else if (strcmp(type, "agent.show") == 0) {
-        char *json = pretty_json(cJSON_GetObjectItemCaseSensitive(ev, "definition"));
+        char *json = json_pretty(cJSON_GetObjectItemCaseSensitive(ev, "definition"));
         title = xasprintf("agent %s", ev_str(ev, "agent"));
         overlay_open(c->ov, title, json, false);
         free(json);
@@ -578,7 +561,7 @@ void console_inspect(struct console *c)
         return;
     }
     ev = cJSON_Parse(r->raw);
-    pretty = ev ? pretty_json(ev) : NULL;
+    pretty = ev ? json_pretty(ev) : NULL;
     if (r->pieces > 1)
         title = xasprintf("event %.0f %s: the first of %u pieces", ev_num(ev, "seq"), ev_str(ev, "type"), r->pieces);
     else
