@@ -15,6 +15,15 @@ void usage_add(struct usage *sum, const struct usage *u)
     sum->total_tokens += u->total_tokens;
 }
 
+cJSON *usage_to_json(const struct usage *u)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddNumberToObject(obj, "prompt_tokens", (double)u->prompt_tokens);
+    cJSON_AddNumberToObject(obj, "completion_tokens", (double)u->completion_tokens);
+    cJSON_AddNumberToObject(obj, "total_tokens", (double)u->total_tokens);
+    return obj;
+}
+
 static void entry_free_item(void *e)
 {
     entry_free(e);

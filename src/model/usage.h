@@ -2,6 +2,7 @@
 #ifndef AGENTDECK_MODEL_USAGE_H
 #define AGENTDECK_MODEL_USAGE_H
 
+#include <cJSON.h>
 #include <stdint.h>
 
 struct usage {
@@ -11,5 +12,7 @@ struct usage {
 };
 
 void usage_add(struct usage *sum, const struct usage *u);
+/* {"prompt_tokens", "completion_tokens", "total_tokens"}; the caller frees it. */
+cJSON *usage_to_json(const struct usage *u);
 
 #endif

@@ -121,15 +121,6 @@ void session_emit_entry(struct session *s, const struct conversation *conv, cons
     event_emit(&s->events, entry_type_name(e->type), fields);
 }
 
-static cJSON *usage_to_json(const struct usage *u)
-{
-    cJSON *obj = cJSON_CreateObject();
-    cJSON_AddNumberToObject(obj, "prompt_tokens", (double)u->prompt_tokens);
-    cJSON_AddNumberToObject(obj, "completion_tokens", (double)u->completion_tokens);
-    cJSON_AddNumberToObject(obj, "total_tokens", (double)u->total_tokens);
-    return obj;
-}
-
 /* Ends the run; it stays in s->runs until runner_reap(). */
 static void run_end(struct run *run, const char *type, const char *message)
 {

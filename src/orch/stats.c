@@ -217,15 +217,6 @@ void stats_run_ended(struct session *s, const char *agent)
 
 /* ---- /usage ------------------------------------------------------------ */
 
-static cJSON *usage_json(const struct usage *u)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "prompt_tokens", (double)u->prompt_tokens);
-    cJSON_AddNumberToObject(o, "completion_tokens", (double)u->completion_tokens);
-    cJSON_AddNumberToObject(o, "total_tokens", (double)u->total_tokens);
-    return o;
-}
-
 static int64_t mean(int64_t sum, unsigned n)
 {
     return n ? (sum + n / 2) / n : 0;
@@ -250,7 +241,7 @@ static cJSON *agent_usage_json(const struct agent_stats *a)
     cJSON_AddNumberToObject(o, "requests", a->requests);
     cJSON_AddNumberToObject(o, "runs", a->runs);
     cJSON_AddNumberToObject(o, "failed", a->failed);
-    cJSON_AddItemToObject(o, "usage", usage_json(&a->usage));
+    cJSON_AddItemToObject(o, "usage", usage_to_json(&a->usage));
     cJSON_AddNumberToObject(o, "latency_mean_ms", (double)mean(a->latency_sum, a->requests));
     cJSON_AddNumberToObject(o, "latency_max_ms", (double)a->latency_max);
     if (a->first_n)

@@ -452,6 +452,19 @@ def _diag(lines):
             print("# " + part)
 
 
+def main_with_server(server):
+    """main() with the fake Mistral server running (and stopped after); the
+    whole file is skipped when it cannot run (no OpenAPI spec beside the
+    repository)."""
+    if not server.start():
+        print("1..0 # SKIP the fake Mistral server cannot run here (no OpenAPI spec beside the repository)")
+        sys.exit(0)
+    try:
+        main()
+    finally:
+        server.stop()
+
+
 def main():
     """Runs the registered tests and prints TAP. Exits 0 even when some fail.
     TEST_ONLY=substring runs only the tests whose name contains it."""

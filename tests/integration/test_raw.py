@@ -205,11 +205,4 @@ def an_offline_run_sent_no_http_request():
 
 
 if __name__ == "__main__":
-    url = SERVER.start()
-    if not url:
-        print("1..0 # SKIP the fake Mistral server cannot run here (no OpenAPI spec beside the repository)")
-        sys.exit(0)
-    try:
-        lib.main()
-    finally:
-        SERVER.stop()
+    lib.main_with_server(SERVER)

@@ -57,10 +57,4 @@ if __name__ == "__main__":
     if not tui.have_tmux():
         print("1..0 # SKIP tmux is not installed")
         sys.exit(0)
-    if not SERVER.start():
-        print("1..0 # SKIP the fake Mistral server cannot run here (no OpenAPI spec beside the repository)")
-        sys.exit(0)
-    try:
-        lib.main()
-    finally:
-        SERVER.stop()
+    lib.main_with_server(SERVER)
