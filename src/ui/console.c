@@ -460,6 +460,9 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
         }
     } else if (strcmp(type, "agent.deleted") == 0) {
         remove_pane(c, agent);
+    } else if (strcmp(type, "export") == 0) {
+        console_say(c, ROLE_TEXT, "exported %s to %s (%.0f bytes)", ev_str(ev, "format"), ev_str(ev, "path"),
+                    ev_num(ev, "bytes"));
     } else {
         show_answer(c, type, ev);
     }
