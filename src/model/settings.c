@@ -69,8 +69,9 @@ static char *need_string(const cJSON *v, char **out)
 
 static char *need_whole(const cJSON *v, long min, long max, long *out)
 {
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (double)min ||
-        v->valuedouble > (double)max)
+    /* In range first: then the cast is defined, and tells a whole number. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)min && v->valuedouble <= (double)max) ||
+        v->valuedouble != (double)(long)v->valuedouble)
         return xasprintf("must be a whole number from %ld to %ld", min, max);
     *out = (long)v->valuedouble;
     return NULL;
@@ -191,7 +192,7 @@ static char *set_keys(struct context *cx, const cJSON *v)
 
 static char *set_retry_field(struct context *cx, const cJSON *item)
 {
-    long n;
+    long n = 0;
     char *problem;
 
     if (strcmp(item->string, "retries") == 0) {
