@@ -177,7 +177,7 @@ def themes_switch_and_a_bad_file_says_which_key():
 
 
 @test
-def config_file_sets_the_theme_and_the_keys():
+def config_file_sets_the_theme_and_the_keys_and_export_answers():
     home = tui.lib.tmpdir("home")
     os.makedirs(os.path.join(home, ".config", "agentdeck"))
     with open(os.path.join(home, ".config", "agentdeck", "config.json"), "w") as f:
@@ -201,6 +201,10 @@ def config_file_sets_the_theme_and_the_keys():
         s.wait_gone("Keys:")
         s.key("C-g")
         s.wait_for("zoom grid", "Ctrl-G zooms")
+        s.send_line("/export md out.md")
+        s.wait_for("exported md to out.md", "the export said")
+        with open(os.path.join(s.dir, "out.md"), encoding="utf-8") as f:
+            check(f.read().startswith("# agentdeck session "), "the transcript written in the console's folder")
         s.check_clean_exit()
 
 
