@@ -163,6 +163,20 @@ def offline_function_call_and_handoff_in_all_three_formats():
 
 
 @test
+def a_branch_is_exported_with_its_parent():
+    folder = lib.tmpdir("out")
+    result, texts = export_all(["/start cs " + CHARGED_TWICE, "/restart msg_0001 And the invoice?"], folder,
+                               "support.json")
+    doc = json.loads(texts["json"])
+    check_histories(doc, "offline")
+    eq([(c["conversation"], c.get("parent"), c.get("from_entry")) for c in doc["conversations"]],
+       [("c1", None, None), ("c2", "c1", "msg_0001")], "the conversations and the branch")
+    contains(texts["md"], "## Conversation c2\n\n- Held by: ", "the branch in the transcript")
+    contains(texts["md"], "- Branched from: c1 at `msg_0001`", "where it branched")
+    check_markdown_is_safe(texts["md"])
+
+
+@test
 def hostile_model_text_is_sanitized_in_the_transcript():
     profile = lib.write_profile({"agents": [
         {"name": "evil", "model": "m", "description": "<b>bold</b> | \x1b[31mred", "offline": [{"say": HOSTILE}]}]})
