@@ -17,6 +17,7 @@
 #include "core/xalloc.h"
 #include "model/journal.h"
 #include "model/profile.h"
+#include "model/settings.h"
 #include "cmd/listen.h"
 #include "orch/session.h"
 #include "ui/console.h"
@@ -40,6 +41,7 @@ struct options {
     bool client_handoffs; /* --handoff-execution client */
     bool no_stream;
     const char *listen; /* --listen PATH */
+    const char *config; /* --config FILE */
 };
 
 static void usage(FILE *out)
@@ -62,6 +64,8 @@ static void usage(FILE *out)
           "                            written to it fires EVENT (see /on and /emit)\n"
           "      --theme NAME|FILE     the console's colours: dark (the default), light, mono,\n"
           "                            high-contrast, or a theme file (doc/keys.md#themes)\n"
+          "      --config FILE         read the settings of FILE instead of\n"
+          "                            $XDG_CONFIG_HOME/agentdeck/config.json; options win\n"
           "  -h, --help                show this help and exit\n"
           "  -V, --version             show the version and exit\n"
           "\n"
@@ -117,6 +121,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"no-journal", no_argument, NULL, 'J'},
         {"listen", required_argument, NULL, 'L'},
         {"theme", required_argument, NULL, 'T'},
+        {"config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -187,6 +192,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'T':
             o->theme = optarg;
+            break;
+        case 'C':
+            o->config = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -408,9 +416,40 @@ static int run_batch(struct session *session, const struct options *o, int batch
     return ok ? 0 : EXIT_COMMAND_FAILED;
 }
 
+/* Reads the configuration file and fills in what no option gave. The
+ * options then point into settings, which must outlive them. */
+static bool apply_settings(struct options *o, struct settings *settings)
+{
+    char *path = o->config ? xstrdup(o->config) : settings_default_path();
+    char *error = NULL;
+    const char *env_key = getenv("MISTRAL_API_KEY");
+
+    if (path && !settings_load(settings, path, o->config != NULL, &error)) {
+        fprintf(stderr, "agentdeck: %s\n", error);
+        free(error);
+        free(path);
+        return false;
+    }
+    free(path);
+    if (!o->backend)
+        o->backend = settings->backend;
+    if (!o->base_url) /* the URL of the backend that will run */
+        o->base_url = settings_base_url(settings, o->backend ? o->backend : env_key && *env_key ? "mistral" : NULL);
+    if (!o->theme)
+        o->theme = settings->theme;
+    if (o->offline_rate < 0)
+        o->offline_rate = settings->offline_rate;
+    if (o->retries < 0)
+        o->retries = settings->retries;
+    if (!o->stall_timeout_s)
+        o->stall_timeout_s = settings->stall_timeout_s;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {.offline_rate = -1, .retries = -1};
+    struct settings settings;
     struct team *team = NULL;
     struct backend *backend;
     struct session *session;
@@ -424,7 +463,8 @@ int main(int argc, char **argv)
     int status = EXIT_USAGE;
 
     vec_init(&o.commands, free);
-    if (parse_options(argc, argv, &o) < 0)
+    settings_init(&settings);
+    if (parse_options(argc, argv, &o) < 0 || !apply_settings(&o, &settings))
         goto out;
     batch = o.batch || o.commands.len;
     if (!batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
@@ -469,7 +509,8 @@ int main(int argc, char **argv)
         const char *env_key = getenv("MISTRAL_API_KEY");
         bool mistral = o.backend ? strcmp(o.backend, "mistral") == 0 : env_key && *env_key;
         struct console_options co = {profile_path, o.theme,
-                                     mistral ? (o.base_url ? o.base_url : "https://api.mistral.ai") : NULL};
+                                     mistral ? (o.base_url ? o.base_url : "https://api.mistral.ai") : NULL,
+                                     &settings.keys};
         status = console_run(session, &co);
     }
     listener_close(listener);
@@ -482,5 +523,6 @@ out:
     loop_free(loop);
     free(profile_path);
     vec_fini(&o.commands);
+    settings_fini(&settings);
     return status;
 }

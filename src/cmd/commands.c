@@ -574,6 +574,10 @@ static const struct command_spec commands[] = {
      NULL, cmd_allow},
     {"deny", "[TOOL_CALL_ID]", "refuse a call that waits for confirmation",
      "Without an id, every call that waits is denied; the agent answers without it.", 0, 1, NULL, NULL, cmd_deny},
+    {"export", "md|json|jsonl FILE", "write the session to FILE: a transcript, the histories or the events",
+     "md: a Markdown transcript; json: each conversation's history as Mistral's ConversationHistory; jsonl: the "
+     "session's events (from its journal). FILE is replaced whole, or not at all.",
+     2, 2, NULL, NULL, cmd_export},
     {"theme", "[THEME]", "switch the console's colours: dark, light, mono, high-contrast or a file",
      "Without a name, shows the theme in use. A bad theme file is reported and the default theme is used.", 0, 1, NULL,
      NULL, cmd_theme},

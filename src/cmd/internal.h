@@ -35,6 +35,9 @@ extern const struct flag_spec cmd_compete_flags[];
 extern const struct flag_spec cmd_decompose_flags[];
 extern const struct command_spec cmd_state_subcommands[];
 
+/* /export md|json|jsonl FILE (src/cmd/export.c). */
+enum cmd_status cmd_export(struct cmd_call *call);
+
 /* The debugger (src/cmd/debugger.c). */
 enum cmd_status cmd_step(struct cmd_call *call);
 enum cmd_status cmd_next(struct cmd_call *call);

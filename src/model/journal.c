@@ -120,3 +120,12 @@ void journal_close(struct journal *j)
     free(j->path);
     free(j);
 }
+
+char *journal_session_path(const char *session_id)
+{
+    char *state = journal_state_dir();
+    char *path = xasprintf("%s/sessions/%s/events.jsonl", state, session_id);
+
+    free(state);
+    return path;
+}

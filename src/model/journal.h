@@ -20,6 +20,9 @@ const char *journal_path(const struct journal *j);
 struct event_sink journal_sink(struct journal *j);
 void journal_close(struct journal *j);
 
+/* The journal file of session_id (a new string), whether it exists or not. */
+char *journal_session_path(const char *session_id);
+
 /* Creates dir and its missing parents with mode 0700; returns 0 or -1 with errno. */
 int mkdir_parents(const char *dir);
 

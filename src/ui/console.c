@@ -453,6 +453,9 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
         }
     } else if (strcmp(type, "agent.deleted") == 0) {
         remove_pane(c, agent);
+    } else if (strcmp(type, "export") == 0) {
+        console_say(c, ROLE_TEXT, "exported %s to %s (%.0f bytes)", ev_str(ev, "format"), ev_str(ev, "path"),
+                    ev_num(ev, "bytes"));
     } else {
         show_answer(c, type, ev);
     }
@@ -582,7 +585,9 @@ void console_ctrl_c(struct console *c)
         overlay_close(c->ov);
         console_mark_all(c);
     } else if (runs) {
-        session_cancel_runs(c->s, "cancelled with Ctrl-C");
+        char *why = xasprintf("cancelled with %s", keys_of(ACTION_CANCEL));
+        session_cancel_runs(c->s, why);
+        free(why);
         console_say(c, ROLE_WARNING, "cancelled %zu run%s", runs, runs == 1 ? "" : "s");
         c->ctrl_c_ms = 0;
     } else if (!cmdline_is_empty()) {
@@ -592,7 +597,7 @@ void console_ctrl_c(struct console *c)
         c->quit = true;
     } else {
         c->ctrl_c_ms = now;
-        console_say(c, ROLE_WARNING, "Ctrl-C again to quit (or /quit)");
+        console_say(c, ROLE_WARNING, "%s again to quit (or /quit)", keys_of(ACTION_CANCEL));
     }
 }
 
@@ -1091,7 +1096,7 @@ int console_run(struct session *s, const struct console_options *o)
     s->edit_text = edit_in_editor;
     s->edit_ud = &c;
     c.sink = event_stream_add_sink(&s->events, &sink);
-    keys_init();
+    keys_init(o->keys);
     fatal_console = &c;
     /* From here on stderr shows in the timeline: readline's complaints
      * about ~/.inputrc too. */
@@ -1123,8 +1128,9 @@ int console_run(struct session *s, const struct console_options *o)
         free(theme_error);
     } else {
         console_say(&c, ROLE_TEXT,
-                    s->team->agents.len ? "Type a message to begin; F1 for help, /quit to leave"
-                                        : "/agent create NAME makes an agent; F1 for help, /quit to leave");
+                    s->team->agents.len ? "Type a message to begin; %s for help, /quit to leave"
+                                        : "/agent create NAME makes an agent; %s for help, /quit to leave",
+                    keys_of(ACTION_HELP));
     }
 
     c.stdin_watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, &c);

@@ -3,12 +3,15 @@
 #ifndef AGENTDECK_UI_CONSOLE_H
 #define AGENTDECK_UI_CONSOLE_H
 
+#include "model/keymap.h"
 #include "orch/session.h"
 
 struct console_options {
     const char *profile_path; /* may be NULL */
     const char *theme;        /* --theme NAME|FILE, or NULL for the default */
     const char *base_url;     /* the backend's address for the status bar, or NULL */
+    /* The keys of the actions, or NULL for the defaults. */
+    const struct keymap *keys;
 };
 
 /* Runs the console on session until /quit; returns the exit status. */

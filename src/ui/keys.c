@@ -7,50 +7,72 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/xalloc.h"
 #include "ui/cmdline.h"
 #include "ui/overlay.h"
 
+/* The help's rows: an action's row shows the key it has now. */
 static const struct key_doc key_map[] = {
-    {"F1", "this help: the commands and the keys (also /help)"},
-    {"Tab", "complete a command, flag, @agent, entry id or theme; on an empty line: focus the next pane"},
-    {"Shift-Tab", "focus the previous pane (the timeline comes after the last pane)"},
-    {"PgUp, PgDn", "scroll the focused pane or the timeline; back at the bottom it follows the new lines"},
-    {"mouse wheel", "scroll the pane or the timeline under the pointer"},
-    {"click", "focus a pane; on a folded call or result: open or close it; in the timeline: select an event"},
-    {"Up, Down", "the history; with the timeline focused and the line empty: select an event"},
-    {"Enter", "send the line; with the timeline focused and the line empty: inspect the selected event"},
-    {"Alt-Enter", "a new line inside the message"},
-    {"F2", "open or close every folded tool call and result of the focused pane"},
-    {"F3", "next layout: grid of panes + timeline, focused pane + timeline, timeline only"},
-    {"F4", "zoom the focused pane (or the timeline) to the whole screen, and back"},
-    {"Esc", "close the help or the inspector"},
-    {"Ctrl-C", "cancel the runs in flight; with none: clear the line; twice in a row: quit"},
-    {"Ctrl-D", "on an empty line: quit (like /quit)"},
-    {"Ctrl-L", "redraw the screen"},
-    {"Ctrl-Z", "suspend agentdeck (the shell's fg brings it back)"},
-    {"Ctrl-R", "search the history"},
-    {"other keys", "edit the line with readline: Emacs keys by default; ~/.inputrc is read (set editing-mode vi)"},
-    {NULL, NULL},
+    {ACTION_HELP, -1, NULL, NULL},
+    {-1, -1, "Tab", "complete a command, flag, @agent, entry id or theme"},
+    {ACTION_FOCUS_NEXT, -1, NULL, NULL},
+    {ACTION_FOCUS_PREVIOUS, -1, NULL, NULL},
+    {ACTION_PAGE_UP, ACTION_PAGE_DOWN, NULL,
+     "scroll the focused pane or the timeline; back at the bottom it follows the new lines"},
+    {-1, -1, "mouse wheel", "scroll the pane or the timeline under the pointer"},
+    {-1, -1, "click", "focus a pane; on a folded call or result: open or close it; in the timeline: select an event"},
+    {-1, -1, "Up, Down", "the history; with the timeline focused and the line empty: select an event"},
+    {-1, -1, "Enter", "send the line; with the timeline focused and the line empty: inspect the selected event"},
+    {-1, -1, "Alt-Enter", "a new line inside the message"},
+    {ACTION_FOLDS, -1, NULL, NULL},
+    {ACTION_LAYOUT, -1, NULL, NULL},
+    {ACTION_ZOOM, -1, NULL, NULL},
+    {-1, -1, "Esc", "close the help or the inspector"},
+    {ACTION_CANCEL, -1, NULL, NULL},
+    {-1, -1, "Ctrl-D", "on an empty line: quit (like /quit)"},
+    {ACTION_REDRAW, -1, NULL, NULL},
+    {ACTION_SUSPEND, -1, NULL, NULL},
+    {-1, -1, "Ctrl-R", "search the history"},
+    {-1, -1, "other keys",
+     "edit the line with readline: Emacs keys by default; ~/.inputrc is read (set editing-mode vi)"},
+    {-1, -1, NULL, NULL},
 };
+
+static struct keymap keymap; /* the keys of the actions */
 
 const struct key_doc *keys_table(void)
 {
     return key_map;
 }
 
+const char *keys_of(enum key_action action)
+{
+    return keymap.keys[action] ? keymap.keys[action] : "(no key)";
+}
+
 void keys_help(struct buf *out)
 {
     buf_puts(out, "Keys:\n");
-    for (const struct key_doc *k = key_map; k->keys; k++)
-        buf_printf(out, "  %-12s %s\n", k->keys, k->what);
+    for (const struct key_doc *k = key_map; k->keys || k->action >= 0; k++) {
+        char *keys = k->keys ? xstrdup(k->keys)
+                     : k->second >= 0
+                         ? xasprintf("%s, %s", keys_of((enum key_action)k->action), keys_of((enum key_action)k->second))
+                         : xstrdup(keys_of((enum key_action)k->action));
+        buf_printf(out, "  %-12s %s\n", keys, k->what ? k->what : keymap_action_help((enum key_action)k->action));
+        free(keys);
+    }
 }
 
 static struct buf pending; /* a sequence cut short, or pasted text */
 static bool in_paste;
 static struct buf paste;
 
-void keys_init(void)
+void keys_init(const struct keymap *map)
 {
+    if (map)
+        keymap = *map;
+    else
+        keymap_init(&keymap);
     buf_init(&pending);
     buf_init(&paste);
     in_paste = false;
@@ -100,35 +122,109 @@ static void page(struct console *c, int dir)
     }
 }
 
-static void function_key(struct console *c, int n)
-{
-    switch (n) {
-    case 1:
-        if (c->ov->open) {
-            overlay_close(c->ov);
-            console_mark_all(c);
-        } else {
-            console_help(c, NULL);
-        }
-        break;
-    case 2:
-        console_toggle_folds(c);
-        break;
-    case 3:
-        console_cycle_layout(c);
-        break;
-    case 4:
-        console_toggle_zoom(c);
-        break;
-    default:
-        break;
-    }
-}
-
 static void close_overlay(struct console *c)
 {
     overlay_close(c->ov);
     console_mark_all(c);
+}
+
+static void act(struct console *c, enum key_action action)
+{
+    switch (action) {
+    case ACTION_HELP:
+        if (c->ov->open)
+            close_overlay(c);
+        else
+            console_help(c, NULL);
+        break;
+    case ACTION_FOLDS:
+        console_toggle_folds(c);
+        break;
+    case ACTION_LAYOUT:
+        console_cycle_layout(c);
+        break;
+    case ACTION_ZOOM:
+        console_toggle_zoom(c);
+        break;
+    case ACTION_PAGE_UP:
+    case ACTION_PAGE_DOWN:
+        page(c, action == ACTION_PAGE_UP ? -1 : 1);
+        break;
+    case ACTION_FOCUS_NEXT:
+    case ACTION_FOCUS_PREVIOUS:
+        if (c->ov->open)
+            close_overlay(c);
+        console_focus_next(c, action == ACTION_FOCUS_NEXT ? 1 : -1);
+        break;
+    case ACTION_REDRAW:
+        console_redraw(c);
+        break;
+    case ACTION_SUSPEND:
+        console_suspend(c);
+        break;
+    case ACTION_CANCEL:
+        console_ctrl_c(c);
+        break;
+    case ACTION_COUNT:
+        break;
+    }
+}
+
+/* Does the action of the key named name; false when it has none. Tab
+ * focuses the next pane only on an empty line with no overlay: elsewhere
+ * it completes, or closes the overlay. */
+static bool pressed(struct console *c, const char *name)
+{
+    int action = name ? keymap_action_of(&keymap, name) : -1;
+
+    if (action < 0)
+        return false;
+    if (action == ACTION_FOCUS_NEXT && strcmp(name, "Tab") == 0 && (c->ov->open || !cmdline_is_empty()))
+        return false;
+    act(c, (enum key_action)action);
+    return true;
+}
+
+/* The name of the key of CSI number ~, or NULL. */
+static const char *tilde_key(int num)
+{
+    static const char *const fkeys[] = {"F5", NULL, "F6", "F7", "F8", "F9", "F10", NULL, "F11", "F12"};
+    static const char *const fourth[] = {"F1", "F2", "F3", "F4"};
+
+    switch (num) {
+    case 1:
+    case 7:
+        return "Home";
+    case 2:
+        return "Insert";
+    case 3:
+        return "Delete";
+    case 4:
+    case 8:
+        return "End";
+    case 5:
+        return "PgUp";
+    case 6:
+        return "PgDn";
+    default:
+        if (num >= 11 && num <= 14)
+            return fourth[num - 11];
+        if (num >= 15 && num <= 24)
+            return fkeys[num - 15];
+        return NULL;
+    }
+}
+
+/* Home and End scroll an open overlay when they do nothing else. */
+static bool home_end(struct console *c, const char *name)
+{
+    bool home = strcmp(name, "Home") == 0;
+
+    if (!c->ov->open || (!home && strcmp(name, "End") != 0))
+        return false;
+    overlay_scroll(c->ov, home ? -1000000 : 1000000);
+    console_mark(c);
+    return true;
 }
 
 /* SGR mouse report: params "<b;x;y", press when final is 'M'. */
@@ -149,46 +245,26 @@ static void mouse(struct console *c, const char *params, size_t n, bool press)
 static bool csi(struct console *c, const char *params, size_t n, char final, const char *seq, size_t seqlen)
 {
     int num = n && params[0] != '<' ? atoi(params) : 0;
+    const char *name = NULL;
 
     switch (final) {
     case '~':
-        switch (num) {
-        case 5:
-            page(c, -1);
-            return true;
-        case 6:
-            page(c, 1);
-            return true;
-        case 11:
-        case 12:
-        case 13:
-        case 14:
-            function_key(c, num - 10);
-            return true;
-        case 200:
+        if (num == 200) {
             in_paste = true;
             buf_reset(&paste);
             return true;
-        case 201:
-            return true;
-        case 1:
-        case 7:
-        case 4:
-        case 8:
-            if (c->ov->open) {
-                overlay_scroll(c->ov, num == 1 || num == 7 ? -1000000 : 1000000);
-                console_mark(c);
-                return true;
-            }
-            return false;
-        default:
-            return false;
         }
+        if (num == 201)
+            return true;
+        name = tilde_key(num);
+        break;
     case 'Z':
-        if (c->ov->open)
-            close_overlay(c);
-        console_focus_next(c, -1);
-        return true;
+        name = "Shift-Tab";
+        break;
+    case 'H':
+    case 'F':
+        name = n ? NULL : final == 'H' ? "Home" : "End";
+        break;
     case 'A':
     case 'B':
         if (n)
@@ -205,6 +281,20 @@ static bool csi(struct console *c, const char *params, size_t n, char final, con
     default:
         return false;
     }
+    return name && (pressed(c, name) || home_end(c, name));
+}
+
+/* The name of control character ch ("Ctrl-L", "Tab"), or NULL. */
+static const char *control_key(unsigned char ch)
+{
+    static char name[8];
+
+    if (ch == '\t')
+        return "Tab";
+    if (ch < 1 || ch > 26)
+        return NULL;
+    snprintf(name, sizeof name, "Ctrl-%c", 'A' + ch - 1);
+    return keymap_key_name(name);
 }
 
 /* Pasted text goes into the line as typed: a pasted newline never sends it. */
@@ -312,12 +402,12 @@ void keys_feed(struct console *c, const char *bytes, size_t n)
                     buf_append(&pending, d + i, len - i);
                     break;
                 }
+                static const char *const fkeys[] = {"F1", "F2", "F3", "F4"};
                 char f = d[i + 2];
-                if (f >= 'P' && f <= 'S')
-                    function_key(c, f - 'P' + 1);
-                else if (f == 'A' || f == 'B')
+                const char *name = f >= 'P' && f <= 'S' ? fkeys[f - 'P'] : f == 'H' ? "Home" : f == 'F' ? "End" : NULL;
+                if (f == 'A' || f == 'B')
                     up_down(c, f == 'A' ? -1 : 1, d + i, 3);
-                else
+                else if (!name || !(pressed(c, name) || home_end(c, name)))
                     to_readline(c, d + i, 3);
                 i += 3;
             } else if (next == '\r' || next == '\n') {
@@ -330,47 +420,28 @@ void keys_feed(struct console *c, const char *bytes, size_t n)
                 lone_escape(c);
                 i += 1;
             } else {
-                to_readline(c, d + i, 2); /* Alt-key: readline's meta bindings */
+                char name[8];
+                snprintf(name, sizeof name, "Alt-%c", next);
+                if (!pressed(c, keymap_key_name(name)))
+                    to_readline(c, d + i, 2); /* Alt-key: readline's meta bindings */
                 i += 2;
             }
             continue;
         }
-        switch (ch) {
-        case 0x03:
-            console_ctrl_c(c);
-            break;
-        case 0x0c:
-            console_redraw(c);
-            break;
-        case 0x1a:
-            console_suspend(c);
-            break;
-        case '\t':
-            if (c->ov->open)
-                close_overlay(c);
-            else if (cmdline_is_empty())
-                console_focus_next(c, 1);
-            else
-                cmdline_feed(d + i, 1);
-            break;
-        case '\r':
-        case '\n':
+        if (ch == '\r' || ch == '\n') {
             if (c->ov->open)
                 close_overlay(c);
             else if (console_timeline_focused(c) && cmdline_is_empty())
                 console_inspect(c);
             else
                 cmdline_feed("\r", 1);
-            break;
-        case 'q':
-            if (c->ov->open) {
+        } else if (ch == 'q' && c->ov->open) {
+            close_overlay(c);
+        } else if (!pressed(c, control_key(ch))) {
+            if (ch == '\t' && c->ov->open)
                 close_overlay(c);
-                break;
-            }
-            /* fall through */
-        default:
-            to_readline(c, d + i, 1);
-            break;
+            else
+                to_readline(c, d + i, 1);
         }
         i++;
     }

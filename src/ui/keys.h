@@ -7,19 +7,27 @@
 
 #include <stddef.h>
 
+#include "model/keymap.h"
 #include "ui/ui.h"
 
+/* A row of the help: one or two actions (their keys come from the key
+ * map), or fixed keys and what they do. */
 struct key_doc {
+    int action; /* enum key_action, or -1 */
+    int second; /* a second action on the row (PgUp, PgDn), or -1 */
     const char *keys;
-    const char *what;
+    const char *what; /* NULL: the action's own help */
 };
 
-/* The key map, ending with {NULL, NULL}. */
+/* The help's rows, ending with {-1, -1, NULL, NULL}. */
 const struct key_doc *keys_table(void);
 /* Appends the key map as text lines. */
 void keys_help(struct buf *out);
+/* The key of action now ("F1"), or "(no key)". */
+const char *keys_of(enum key_action action);
 
-void keys_init(void);
+/* Starts with the keys of map (NULL: the defaults). */
+void keys_init(const struct keymap *map);
 void keys_fini(void);
 /* Handles bytes read from the terminal. A sequence cut at the end waits
  * for the next bytes; keys_flush() gives up waiting (a lone Esc). */

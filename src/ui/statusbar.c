@@ -7,6 +7,7 @@
 
 #include "core/buf.h"
 #include "text/width.h"
+#include "ui/keys.h"
 #include "ui/ui.h"
 
 static void tokens(struct buf *out, int64_t n)
@@ -56,8 +57,8 @@ void statusbar_paint(struct console *c)
     buf_puts(&left, " out ");
     draw_clean(&clean, buf_str(&left), true);
 
-    buf_printf(&right, " %s%s%s%s | F1 help ", s->step_mode ? "STEP | " : "", c->zoom ? "zoom " : "",
-               layouts[c->layout], c->crowded ? " (crowded)" : "");
+    buf_printf(&right, " %s%s%s%s | %s help ", s->step_mode ? "STEP | " : "", c->zoom ? "zoom " : "",
+               layouts[c->layout], c->crowded ? " (crowded)" : "", keys_of(ACTION_HELP));
     rw = (int)width_str(right.data, right.len);
     if (c->message) {
         struct buf msg = BUF_INIT;

@@ -25,8 +25,10 @@ Environment (set by `make check`, all optional):
   top_srcdir   the source tree, to find profiles/ (default: srcdir, then the
   srcdir       repository that holds this file)
 
-Every run gets a fresh temporary XDG_STATE_HOME and a temporary working
-folder, so the journal never lands in the source or build tree. Under
+Every run gets a fresh temporary XDG_STATE_HOME, an empty XDG_CONFIG_HOME
+(so that no config.json of the user's changes what is tested) and a
+temporary working folder, so the journal never lands in the source or build
+tree. Under
 `make distcheck` the source tree is read-only and separate from the build
 tree: nothing here writes into it or assumes that it is the current folder.
 
@@ -259,6 +261,7 @@ def run(args, stdin=None, env=None, timeout=30, profile=None, state_home=None, c
     # Never a real key: the tests talk to nothing but the fake server.
     full_env.pop("MISTRAL_API_KEY", None)
     full_env["XDG_STATE_HOME"] = state_home
+    full_env["XDG_CONFIG_HOME"] = tmpdir("config")
     full_env["LC_ALL"] = "C.UTF-8"
     for key, value in (env or {}).items():
         if value is None:
@@ -312,7 +315,7 @@ def spawn(args, profile=None, stdin=None):
         path = profile if os.path.isabs(profile) else _shipped_profile(profile)
         args = ["--profile", path] + args
     state_home = tmpdir("state")
-    env = dict(os.environ, XDG_STATE_HOME=state_home, LC_ALL="C.UTF-8")
+    env = dict(os.environ, XDG_STATE_HOME=state_home, XDG_CONFIG_HOME=tmpdir("config"), LC_ALL="C.UTF-8")
     env.pop("MISTRAL_API_KEY", None)
     try:
         proc = subprocess.Popen(command(args), stdin=(subprocess.PIPE if stdin == "pipe" else subprocess.DEVNULL),
@@ -385,7 +388,7 @@ def wait_gone(pid, seconds=3.0):
 def run_text(args, stdin=None, timeout=30):
     """Runs agentdeck for output that is not events (--help, --version):
     returns (status, stdout text, stderr text)."""
-    env = dict(os.environ, XDG_STATE_HOME=tmpdir("state"), LC_ALL="C.UTF-8")
+    env = dict(os.environ, XDG_STATE_HOME=tmpdir("state"), XDG_CONFIG_HOME=tmpdir("config"), LC_ALL="C.UTF-8")
     env.pop("MISTRAL_API_KEY", None)
     try:
         proc = subprocess.run(command(args), input=(stdin or "").encode("utf-8"),

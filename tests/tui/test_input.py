@@ -2,7 +2,7 @@
 """The console's command line and keys, driven in tmux: history kept
 across runs, Tab completion from the command table, vi mode from
 ~/.inputrc, Alt-Enter and bracketed paste, Ctrl-C cancelling and quitting,
-the terminal given back, themes."""
+the terminal given back, themes, and the theme and keys of config.json."""
 
 import json
 import os
@@ -173,6 +173,38 @@ def themes_switch_and_a_bad_file_says_which_key():
         s.wait_ready()
         s.send_line("Why was I charged twice?")
         s.wait_for("cs ⇢ billing")
+        s.check_clean_exit()
+
+
+@test
+def config_file_sets_the_theme_and_the_keys_and_export_answers():
+    home = tui.lib.tmpdir("home")
+    os.makedirs(os.path.join(home, ".config", "agentdeck"))
+    with open(os.path.join(home, ".config", "agentdeck", "config.json"), "w") as f:
+        json.dump({"theme": "light", "keys": {"help": "F5", "toggle-folds": "none", "zoom": "Ctrl-G"}}, f)
+    with Screen(SUPPORT, home=home, height=70) as s:
+        s.wait_ready()
+        s.wait_for("F5 help", "the status bar names the help's key")
+        s.wait_for("F5 for help", "the welcome names it too")
+        s.send_line("/theme")
+        s.wait_for("theme: light", "the theme of the file")
+        # F1 is free now: it opens nothing. The x typed after it shows that it was read.
+        s.key("F1")
+        s.type("x")
+        text = s.wait_for(lambda t: prompt_line(s) == "agentdeck> x", "the x after F1")
+        check("Keys:" not in text, "F1 opened nothing:\n" + s.dump())
+        s.key("BSpace")
+        s.key("F5")
+        text = s.wait_for("Keys:", "F5 opens the help")
+        check(any(l.strip("│ ").startswith("F5 ") for l in text.split("\n")), "the help shows F5:\n" + text)
+        s.key("Escape")
+        s.wait_gone("Keys:")
+        s.key("C-g")
+        s.wait_for("zoom grid", "Ctrl-G zooms")
+        s.send_line("/export md out.md")
+        s.wait_for("exported md to out.md", "the export said")
+        with open(os.path.join(s.dir, "out.md"), encoding="utf-8") as f:
+            check(f.read().startswith("# agentdeck session "), "the transcript written in the console's folder")
         s.check_clean_exit()
 
 
