@@ -31,6 +31,7 @@ struct options {
     double offline_rate; /* < 0: the mode's default */
     bool deltas;
     bool keep_going;
+    bool yes; /* --yes: function calls run without asking */
     bool no_journal;
     const char *base_url;
     const char *theme;
@@ -55,6 +56,8 @@ static void usage(FILE *out)
           "  -c, --command COMMAND     run COMMAND without a screen; repeatable\n"
           "      --keep-going          in batch mode, go on after a command fails\n"
           "      --deltas              in batch mode, also emit message.output.delta events\n"
+          "  -y, --yes                 run function calls without asking first (otherwise a\n"
+          "                            function not marked \"auto\" waits for /allow or /deny)\n"
           "      --offline-rate N      offline replies stream at N words a second\n"
           "                            (0: at once; default 0 in batch mode, 30 in the console)\n"
           "      --no-journal          do not write the session journal\n"
@@ -106,6 +109,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"batch", required_argument, NULL, 'B'},
         {"command", required_argument, NULL, 'c'},
         {"keep-going", no_argument, NULL, 'k'},
+        {"yes", no_argument, NULL, 'y'},
         {"deltas", no_argument, NULL, 'd'},
         {"offline-rate", required_argument, NULL, 'r'},
         {"base-url", required_argument, NULL, 'u'},
@@ -125,7 +129,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     long number;
     char *end;
 
-    while ((opt = getopt_long(argc, argv, "p:b:c:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:b:c:yhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             o->profile = optarg;
@@ -141,6 +145,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'k':
             o->keep_going = true;
+            break;
+        case 'y':
+            o->yes = true;
             break;
         case 'd':
             o->deltas = true;
@@ -396,7 +403,8 @@ static int run_batch(struct session *session, const struct options *o, int batch
         ok = batch_run_lines(session, &o->commands, o->keep_going);
     if (session_runs_waiting(session)) {
         /* Nobody is left to answer: the waiting runs end, and the batch failed. */
-        session_cancel_runs(session, "the batch ended while the run waited (for /allow or /deny, or at a breakpoint)");
+        session_cancel_runs(session, "the batch ended while the run waited (for /allow or /deny, or at a breakpoint); "
+                                     "--yes runs functions without asking");
         ok = false;
     }
     if (fflush(stdout) == EOF && !batch_events_lost()) {
@@ -454,6 +462,7 @@ int main(int argc, char **argv)
     team = NULL; /* the session has it */
     free(session_id);
     session->deltas = o.deltas;
+    session->allow_functions = o.yes;
     if (!o.no_journal)
         add_journal(session);
 

@@ -35,6 +35,7 @@ struct session *session_new(const char *id, struct loop *loop, struct backend *b
     vec_init(&s->runs, run_free_item);
     vec_init(&s->patterns, NULL);
     s->state = cJSON_Duplicate(team->state.initial, 1);
+    vec_init(&s->always_allowed, free);
     return s;
 }
 
@@ -48,6 +49,7 @@ void session_free(struct session *s)
     debug_free(s);
     vec_fini(&s->patterns);
     cJSON_Delete(s->state);
+    vec_fini(&s->always_allowed);
     vec_fini(&s->conversations);
     backend_free(s->backend);
     team_free(s->team);
