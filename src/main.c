@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/chat.h"
 #include "backend/mistral.h"
 #include "backend/offline.h"
 #include "cmd/batch.h"
@@ -34,6 +35,7 @@ struct options {
     bool yes; /* --yes: function calls run without asking */
     bool no_journal;
     const char *base_url;
+    const char *model; /* --model: the chat backend's model for every agent */
     const char *theme;
     const char *api_key_file;
     int retries;          /* < 0: the default */
@@ -50,8 +52,9 @@ static void usage(FILE *out)
           "\n"
           "  -p, --profile FILE        load the team of FILE (also the first argument);\n"
           "                            a bare NAME is looked up among the installed profiles\n"
-          "  -b, --backend NAME        mistral (the default when MISTRAL_API_KEY is set) or\n"
+          "  -b, --backend NAME        mistral (the default when MISTRAL_API_KEY is set),\n"
           "                            offline (the scripted model; the default otherwise)\n"
+          "                            or chat (any OpenAI-compatible server; --base-url)\n"
           "      --batch FILE|-        run the commands of FILE (- for stdin) without a screen\n"
           "  -c, --command COMMAND     run COMMAND without a screen; repeatable\n"
           "      --keep-going          in batch mode, go on after a command fails\n"
@@ -77,6 +80,13 @@ static void usage(FILE *out)
           "      --handoff-execution server|client\n"
           "                            who carries out handoffs: the server (default) or\n"
           "                            agentdeck, which then starts the next agent itself\n"
+          "\n"
+          "The chat backend (/v1/chat/completions: Mistral, Ollama, llama.cpp, vLLM):\n"
+          "      --base-url URL        the server (required), e.g. http://127.0.0.1:11434\n"
+          "      --model M             the model of every agent (default: each agent's own)\n"
+          "      --api-key-file FILE   a key to send; MISTRAL_API_KEY is sent only to\n"
+          "                            https://api.mistral.ai\n"
+          "      --retries, --stall-timeout, --no-stream  as for mistral\n"
           "\n"
           "In batch mode stdout carries only events, one JSON object a line; diagnostics\n"
           "go to stderr. Exit status: 0 when every command succeeded, 1 when one failed,\n"
@@ -113,6 +123,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"deltas", no_argument, NULL, 'd'},
         {"offline-rate", required_argument, NULL, 'r'},
         {"base-url", required_argument, NULL, 'u'},
+        {"model", required_argument, NULL, 'm'},
         {"api-key-file", required_argument, NULL, 'K'},
         {"retries", required_argument, NULL, 'R'},
         {"stall-timeout", required_argument, NULL, 'S'},
@@ -162,6 +173,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'u':
             o->base_url = optarg;
+            break;
+        case 'm':
+            if (!*optarg) {
+                fputs("agentdeck: --model: the model's name is empty\n", stderr);
+                return -1;
+            }
+            o->model = optarg;
             break;
         case 'K':
             o->api_key_file = optarg;
@@ -262,6 +280,34 @@ static char *read_api_key(const struct options *o)
     return xstrdup(line);
 }
 
+/* The chat backend. Its key: --api-key-file, or MISTRAL_API_KEY for
+ * Mistral's own address only, so that no other server ever sees it. */
+static struct backend *make_chat_backend(const struct options *o, struct loop *loop)
+{
+    const char *env = getenv("MISTRAL_API_KEY");
+    char *key = NULL;
+    struct backend *b;
+
+    if (!o->base_url || !*o->base_url) {
+        fputs("agentdeck: --backend chat needs --base-url URL, the server's address (for example "
+              "http://127.0.0.1:11434 for Ollama, http://127.0.0.1:8080 for llama.cpp, https://api.mistral.ai)\n",
+              stderr);
+        return NULL;
+    }
+    if (o->api_key_file && !(key = read_api_key(o)))
+        return NULL;
+    if (!key && env && *env && strncmp(o->base_url, "https://api.mistral.ai", 22) == 0 &&
+        (o->base_url[22] == '\0' || o->base_url[22] == '/'))
+        key = xstrdup(env);
+    struct chat_options co = {o->base_url, key, o->model, o->retries, o->stall_timeout_s, o->no_stream};
+    b = chat_backend_new(loop, &co);
+    if (key) {
+        memset(key, 0, strlen(key));
+        free(key);
+    }
+    return b;
+}
+
 static struct backend *make_backend(const struct options *o, struct loop *loop, bool batch, const struct team *team)
 {
     const char *env_key = getenv("MISTRAL_API_KEY");
@@ -269,6 +315,12 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
     const char *name = o->backend ? o->backend : env_key && *env_key ? "mistral" : "offline";
     double rate = o->offline_rate >= 0 ? o->offline_rate : (batch ? 0 : 30);
 
+    if (o->model && strcmp(name, "chat") != 0) {
+        fprintf(stderr, "agentdeck: --model is for --backend chat (the %s backend takes each agent's model from "
+                        "the profile)\n",
+                name);
+        return NULL;
+    }
     if (strcmp(name, "offline") == 0)
         return offline_backend_new(loop, rate);
     if (strcmp(name, "mistral") == 0) {
@@ -293,9 +345,8 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
         return b;
     }
     if (strcmp(name, "chat") == 0)
-        fprintf(stderr, "agentdeck: --backend chat is not available in this version yet; use --backend offline\n");
-    else
-        fprintf(stderr, "agentdeck: --backend: unknown backend \"%s\" (expected offline, mistral or chat)\n", name);
+        return make_chat_backend(o, loop);
+    fprintf(stderr, "agentdeck: --backend: unknown backend \"%s\" (expected offline, mistral or chat)\n", name);
     return NULL;
 }
 
@@ -388,6 +439,40 @@ static bool prepare_backend(struct session *session, bool to_stderr)
     return true;
 }
 
+static void keep_event(void *ud, const cJSON *ev, const char *line)
+{
+    (void)line;
+    cJSON_AddItemToArray(ud, cJSON_Duplicate(ev, 1));
+}
+
+/* The console, once the backend is ready. A chat server that is down is no
+ * reason to leave: the console shows why and opens, and runs ask the
+ * server again (they fail with the same reason while it stays down). */
+static int run_console(struct session *session, const struct options *o, const char *profile_path)
+{
+    const char *env_key = getenv("MISTRAL_API_KEY");
+    const char *name = session->backend->ops->name;
+    bool chat = strcmp(name, "chat") == 0;
+    cJSON *early = cJSON_CreateArray();
+    struct event_sink keep = {keep_event, NULL, early};
+    struct event_sink *kept = event_stream_add_sink(&session->events, &keep);
+    struct console_options co = {profile_path, o->theme, NULL, early};
+    int status;
+
+    /* What prepare says (warnings, an error) is shown once the screen is up. */
+    if (!prepare_backend(session, !chat) && !chat) {
+        event_stream_remove_sink(&session->events, kept);
+        cJSON_Delete(early);
+        return EXIT_COMMAND_FAILED;
+    }
+    event_stream_remove_sink(&session->events, kept);
+    if (chat || (o->backend ? strcmp(o->backend, "mistral") == 0 : env_key && *env_key))
+        co.base_url = o->base_url ? o->base_url : "https://api.mistral.ai";
+    status = console_run(session, &co);
+    cJSON_Delete(early);
+    return status;
+}
+
 static int run_batch(struct session *session, const struct options *o, int batch_fd)
 {
     bool ok;
@@ -472,14 +557,8 @@ int main(int argc, char **argv)
         status = EXIT_USAGE;
     } else if (batch) {
         status = run_batch(session, &o, batch_fd);
-    } else if (!prepare_backend(session, true)) {
-        status = EXIT_COMMAND_FAILED;
     } else {
-        const char *env_key = getenv("MISTRAL_API_KEY");
-        bool mistral = o.backend ? strcmp(o.backend, "mistral") == 0 : env_key && *env_key;
-        struct console_options co = {profile_path, o.theme,
-                                     mistral ? (o.base_url ? o.base_url : "https://api.mistral.ai") : NULL};
-        status = console_run(session, &co);
+        status = run_console(session, &o, profile_path);
     }
     listener_close(listener);
     session_free(session);

@@ -228,6 +228,7 @@ static void on_done(void *ud, const struct http_result *r)
     char *message = NULL;
 
     c->transfer = NULL;
+    c->status = r->status;
     if (c->failure) {
         c->ops->failure(c, c->failure);
     } else if (!r->ok) {

@@ -68,6 +68,7 @@ struct api_call {
     char *method, *path, *body;
     bool stream;
     int retries; /* this call's limit: the client's unless lowered */
+    long status; /* the last answer's HTTP status; 0 when none came (the server could not be reached) */
     int attempt;
     uint64_t retry_timer;
     struct http_transfer *transfer;

@@ -23,12 +23,25 @@ static void run_free_item(void *run)
     run_free(run);
 }
 
+/* The backend's warnings outside runs become warning events. */
+static void backend_warning(void *ud, const char *agent, const char *message)
+{
+    struct session *s = ud;
+    cJSON *fields = cJSON_CreateObject();
+    if (agent)
+        cJSON_AddStringToObject(fields, "agent", agent);
+    cJSON_AddStringToObject(fields, "message", message);
+    event_emit(&s->events, "warning", fields);
+}
+
 struct session *session_new(const char *id, struct loop *loop, struct backend *backend, struct team *team)
 {
     struct session *s = xcalloc(1, sizeof *s);
     s->id = xstrdup(id);
     s->loop = loop;
     s->backend = backend;
+    backend->warn = backend_warning;
+    backend->warn_ud = s;
     s->team = team;
     event_stream_init(&s->events);
     vec_init(&s->conversations, conversation_free_item);

@@ -1033,6 +1033,13 @@ int console_run(struct session *s, const struct console_options *o)
                     s->team->agents.len ? "Type a message to begin; F1 for help, /quit to leave"
                                         : "/agent create NAME makes an agent; F1 for help, /quit to leave");
     }
+    /* What happened before the screen was up (the backend's warnings, a
+     * chat server that is down) is shown first. */
+    for (const cJSON *ev = o->early ? o->early->child : NULL; ev; ev = ev->next) {
+        char *line = cJSON_PrintUnformatted(ev);
+        on_event(&c, ev, line ? line : "{}");
+        cJSON_free(line);
+    }
 
     c.stdin_watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, &c);
     for (size_t i = 0; i < sizeof console_signals / sizeof console_signals[0]; i++)

@@ -439,9 +439,15 @@ def unknown_backend():
 
 
 @test
-def backend_not_available_yet():
+def chat_backend_without_a_base_url():
     check_usage_error(["--backend", "chat", "--profile", lib.profile("support.json"), "-c", LATER],
-                      ["--backend chat", "offline"])
+                      ["--backend chat needs --base-url URL", "Ollama"])
+
+
+@test
+def model_without_the_chat_backend():
+    check_usage_error(["--backend", "offline", "--model", "m", "-c", LATER], ["--model is for --backend chat"])
+    check_usage_error(["--backend", "chat", "--model", "", "-c", LATER], ["--model", "empty"])
 
 
 @test
