@@ -414,7 +414,8 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
             const char *reason = ev_str(ev, "reason");
             char *text;
             if (strcmp(reason, "confirmation") == 0)
-                text = xasprintf("%s waits for /allow or /deny (%s)", ev_str(ev, "name"), ev_str(ev, "tool_call_id"));
+                text = xasprintf("%s waits: y allow once, a allow always, n deny (or /allow, /deny %s)",
+                                 ev_str(ev, "name"), ev_str(ev, "tool_call_id"));
             else if (strcmp(reason, "handoff") == 0)
                 text =
                     xasprintf("stopped before the handoff to %s: %s", ev_str(ev, "next_agent"), ev_str(ev, "message"));
@@ -748,6 +749,25 @@ void console_submit(struct console *c, const char *line)
     if (command_execute(c->s, line) == CMD_QUIT)
         c->quit = true;
     console_mark(c);
+}
+
+bool console_answer_key(struct console *c, int key)
+{
+    struct waiting_call w;
+    char *error = NULL;
+    char *id;
+
+    if ((key != 'y' && key != 'a' && key != 'n') || !session_waiting_call(c->s, &w))
+        return false;
+    id = xstrdup(w.tool_call_id); /* the answer may free the call */
+    if (!session_confirm(c->s, id, key != 'n', key == 'a', &error)) {
+        console_say(c, ROLE_ERROR, "%s", error);
+        free(error);
+    }
+    free(id);
+    c->dirty_status = true;
+    console_mark(c);
+    return true;
 }
 
 /* ---- the loop ---------------------------------------------------------------- */

@@ -28,6 +28,7 @@ static const struct key_doc key_map[] = {
     {"Ctrl-D", "on an empty line: quit (like /quit)"},
     {"Ctrl-L", "redraw the screen"},
     {"Ctrl-Z", "suspend agentdeck (the shell's fg brings it back)"},
+    {"y, a, n", "when a function call waits and the line is empty: allow it once, always, or deny it"},
     {"Ctrl-R", "search the history"},
     {"other keys", "edit the line with readline: Emacs keys by default; ~/.inputrc is read (set editing-mode vi)"},
     {NULL, NULL},
@@ -369,6 +370,9 @@ void keys_feed(struct console *c, const char *bytes, size_t n)
             }
             /* fall through */
         default:
+            /* A call that waits takes its answer from an empty line. */
+            if (!c->ov->open && cmdline_is_empty() && console_answer_key(c, ch))
+                break;
             to_readline(c, d + i, 1);
             break;
         }
