@@ -426,6 +426,15 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
             pane_set_state(p, PANE_WAITING, strcmp(reason, "confirmation") == 0 ? ev_str(ev, "name") : reason, run);
             free(text);
         }
+    } else if (strcmp(type, "confirmation.answered") == 0) {
+        if (p) {
+            bool allowed = strcmp(ev_str(ev, "answer"), "allow") == 0;
+            char *text = xasprintf("%s %s%s", allowed ? "allowed" : "denied", ev_str(ev, "name"),
+                                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "always")) ? ", from now on" : "");
+            pane_add(p, BLOCK_NOTICE, NULL, "", text);
+            pane_set_state(p, PANE_THINKING, NULL, run);
+            free(text);
+        }
     } else if (strcmp(type, "run.done") == 0 || strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
         c->tokens_in += (int64_t)ev_num(usage, "prompt_tokens");
