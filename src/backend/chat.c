@@ -27,14 +27,14 @@ struct chat_backend {
     char *models_url; /* BASE/v1/models, for messages */
     char *model;      /* --model: every agent's model, or NULL */
     bool stream;
-    struct team *team;        /* set by prepare: whose models must be there */
-    enum probe_state probe;   /* the last question about the models */
-    char *probe_error;        /* why the last one failed, or NULL */
-    cJSON *models;            /* the server's ModelList "data", once it answered */
-    struct vec waiting;       /* struct backend_call * that wait for the probe */
-    struct vec prepares;      /* struct prepare_wait * that wait for the probe */
-    struct vec warned;        /* char *: "agent/tool" built-in tools already warned about */
-    unsigned long long calls; /* tool call ids made up so far */
+    struct team *team;      /* set by prepare: whose models must be there */
+    enum probe_state probe; /* the last question about the models */
+    char *probe_error;      /* why the last one failed, or NULL */
+    cJSON *models;          /* the server's ModelList "data", once it answered */
+    struct vec waiting;     /* struct backend_call * that wait for the probe */
+    struct vec prepares;    /* struct prepare_wait * that wait for the probe */
+    struct vec warned;      /* char *: "agent/tool" built-in tools already warned about */
+    unsigned probes;        /* probes started so far: the number of the last */
 };
 
 char *chat_transfer_name(const char *agent)
@@ -297,6 +297,7 @@ struct backend_call {
     struct vec calls;    /* struct tool_call *, in the order they began */
     struct usage usage;
     bool have_usage;
+    unsigned serial;         /* waiting: the probe it waits for */
     int64_t prompt_estimate; /* tokens, should the server not count them */
     char *error;             /* an error the server sent inside the stream */
     bool delivering, cancelled;
@@ -681,11 +682,9 @@ static char *missing_model(const struct chat_backend *cb, const char *model, con
     return out;
 }
 
-/* Why the team cannot run on the server, or NULL. */
+/* Why the team cannot run on the server's models, or NULL. */
 static char *team_problem(const struct chat_backend *cb)
 {
-    if (cb->probe != PROBE_OK)
-        return xstrdup(cb->probe_error ? cb->probe_error : "the server has not answered");
     if (cb->model)
         return missing_model(cb, cb->model, NULL);
     for (size_t i = 0; cb->team && i < cb->team->agents.len; i++) {
@@ -702,23 +701,49 @@ static void send_call(struct backend_call *call);
 struct prepare_wait {
     backend_prepared_fn *done;
     void *ud;
+    unsigned serial; /* the probe it waits for */
 };
 
-/* The probe answered (or failed): prepares learn whether the team can run,
- * waiting requests go, or fail with the reason. */
-static void probe_end(struct chat_backend *cb)
+/* The first of items (waiting for the probe) that asked before probe
+ * number serial began, removed; NULL when none is left. Those that came
+ * later, from a callback, wait for the next answer. */
+static void *take_waiting(struct vec *items, unsigned serial, unsigned (*serial_of)(const void *))
 {
-    while (cb->prepares.len) {
-        struct prepare_wait *p = vec_remove(&cb->prepares, 0);
-        char *why = team_problem(cb);
+    for (size_t i = 0; i < items->len; i++) {
+        if (serial_of(items->items[i]) <= serial)
+            return vec_remove(items, i);
+    }
+    return NULL;
+}
+
+static unsigned prepare_serial(const void *p)
+{
+    return ((const struct prepare_wait *)p)->serial;
+}
+
+static unsigned call_serial(const void *call)
+{
+    return ((const struct backend_call *)call)->serial;
+}
+
+/* Probe number serial answered (or failed): prepares learn whether the
+ * team can run, waiting requests go, or fail with the reason. One at a
+ * time from the lists, so that a callback may cancel the others. */
+static void probe_end(struct chat_backend *cb, unsigned serial)
+{
+    bool ok = cb->probe == PROBE_OK;
+    char *error = xstrdup(cb->probe_error ? cb->probe_error : "the server has not answered");
+    struct prepare_wait *p;
+    struct backend_call *call;
+
+    while ((p = take_waiting(&cb->prepares, serial, prepare_serial))) {
+        char *why = ok ? team_problem(cb) : xstrdup(error);
         p->done(p->ud, why);
         free(why);
         free(p);
     }
-    while (cb->waiting.len) {
-        struct backend_call *call = vec_remove(&cb->waiting, 0);
-        char *why = cb->probe == PROBE_OK ? missing_model(cb, call->model, call->agent)
-                                          : xstrdup(cb->probe_error ? cb->probe_error : "no answer");
+    while ((call = take_waiting(&cb->waiting, serial, call_serial))) {
+        char *why = ok ? missing_model(cb, call->model, call->agent) : xstrdup(error);
         if (why) {
             struct backend_reply reply = call->reply;
             char *message = xasprintf("chat backend: %s", why);
@@ -730,12 +755,14 @@ static void probe_end(struct chat_backend *cb)
             send_call(call);
         }
     }
+    free(error);
 }
 
 static void probe_success(struct api_call *c, const cJSON *body)
 {
     struct chat_backend *cb = c->owner;
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(body, "data");
+    unsigned serial = cb->probes;
 
     api_call_free(c);
     free(cb->probe_error);
@@ -751,7 +778,7 @@ static void probe_success(struct api_call *c, const cJSON *body)
                                     "OpenAI-compatible server?",
                                     cb->models_url);
     }
-    probe_end(cb);
+    probe_end(cb, serial);
 }
 
 static void probe_failure(struct api_call *c, const char *message)
@@ -765,7 +792,7 @@ static void probe_failure(struct api_call *c, const char *message)
         cb->probe_error = xasprintf("cannot reach %s: %s", cb->models_url, message);
     api_call_free(c);
     cb->probe = PROBE_NONE;
-    probe_end(cb);
+    probe_end(cb, cb->probes);
 }
 
 static void probe_drop(void *owner)
@@ -783,6 +810,7 @@ static void probe_start(struct chat_backend *cb)
     if (cb->probe == PROBE_RUNNING)
         return;
     cb->probe = PROBE_RUNNING;
+    cb->probes++;
     c = api_call_start(&cb->client, &probe_ops, cb, "GET", xstrdup("/v1/models"), NULL, false);
     c->retries = cb->client.retries < 1 ? cb->client.retries : 1; /* a server that is down says so fast */
 }
@@ -823,12 +851,12 @@ static void chat_prepare(struct backend *b, struct team *team, backend_prepared_
 
     cb->team = team;
     warn_builtin_tools(cb, team);
-    *p = (struct prepare_wait){done, ud};
-    vec_push(&cb->prepares, p);
     /* Asked again each time: a new agent may need a model not checked yet. */
     if (cb->probe == PROBE_OK)
         cb->probe = PROBE_NONE;
     probe_start(cb);
+    *p = (struct prepare_wait){done, ud, cb->probes};
+    vec_push(&cb->prepares, p);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -873,10 +901,11 @@ static struct backend_call *chat_request(struct backend *b, const struct backend
     } else {
         /* Not known to be ready (the server was down, or lacked the model
          * when last asked): ask again, then go or fail. */
-        vec_push(&cb->waiting, call);
         if (cb->probe == PROBE_OK)
             cb->probe = PROBE_NONE;
         probe_start(cb);
+        call->serial = cb->probes;
+        vec_push(&cb->waiting, call);
     }
     return call;
 }

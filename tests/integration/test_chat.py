@@ -317,6 +317,25 @@ def a_bad_request_says_what_the_server_said():
 
 
 @test
+def a_fan_out_runs_its_branches_at_once():
+    team = {"name": "fan", "agents": [
+        {"name": n, "instructions": "You are %s." % n, "offline": [{"say": "%s says {input}" % n}]}
+        for n in ("north", "south", "east", "judge")]}
+    team["agents"][3]["offline"] = [{"say": "judged"}]
+    fresh(team, faults=[{"fault": "latency", "ms": 300, "times": None,
+                         "match": {"method": "POST", "path": "^/v1/chat/completions$"}}])
+    result = chat(["-c", "/fanout --into judge north,south,east go"], profile=write_profile(team))
+    eq(result.status, 0, "exit status")
+    outputs = of_type(result.events, "message.output")
+    eq(sorted(o["content"] for o in outputs[:3]), ["east says go", "north says go", "south says go"],
+       "each branch answers")
+    eq(outputs[-1]["content"], "judged", "the fan-in")
+    # Three branches of 300 ms each, then the fan-in: about 0.6 s, not 1.2 s.
+    check(result.elapsed < (4 if lib.WRAPPER else 1.1) + 0.3 * 2, "took %.2f s" % result.elapsed)
+    no_rejections()
+
+
+@test
 def the_whole_run_sent_nothing_off_spec():
     no_rejections()
     eq(SERVER.control("GET", "/_fake/violations"), [], "answers of the fake that broke the spec")
