@@ -456,7 +456,7 @@ static int run_console(struct session *session, const struct options *o, const c
     cJSON *early = cJSON_CreateArray();
     struct event_sink keep = {keep_event, NULL, early};
     struct event_sink *kept = event_stream_add_sink(&session->events, &keep);
-    struct console_options co = {profile_path, o->theme, NULL, early};
+    struct console_options co = {profile_path, o->theme, NULL, early, o->model};
     int status;
 
     /* What prepare says (warnings, an error) is shown once the screen is up. */

@@ -222,9 +222,10 @@ static void end_run(struct console *c, const char *run)
     }
 }
 
+/* A pane for agent; its title shows the model it runs on (chat --model: that one). */
 static void add_pane(struct console *c, const char *agent, const char *model)
 {
-    vec_push(&c->panes, pane_new(agent, model));
+    vec_push(&c->panes, pane_new(agent, c->opt->model ? c->opt->model : model));
     c->relayout = true;
 }
 
@@ -465,7 +466,8 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
     } else if (strcmp(type, "agent.updated") == 0) {
         if (p) {
             free(p->model);
-            p->model = xstrdup(ev_str(cJSON_GetObjectItemCaseSensitive(ev, "definition"), "model"));
+            p->model = xstrdup(c->opt->model ? c->opt->model
+                                             : ev_str(cJSON_GetObjectItemCaseSensitive(ev, "definition"), "model"));
             p->dirty = true;
         }
     } else if (strcmp(type, "agent.deleted") == 0) {

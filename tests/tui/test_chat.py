@@ -2,7 +2,7 @@
 """The chat backend in the console: a server that is down is one clear
 message and the console keeps working (runs fail with the same message);
 once the server is up, the next run finds it, and the finance handoff and
-function call show in the panes."""
+function call show in the panes (titled with the --model they run on)."""
 
 import json
 import os
@@ -45,8 +45,10 @@ def a_server_that_is_down_leaves_the_console_working_until_it_is_up():
     port = free_port()
     url = "http://127.0.0.1:%d" % port
     key = tui.lib.write_file("key", "test-key\n", mode=0o600)
-    with Screen(["--backend", "chat", "--base-url", url, "--api-key-file", key, "--profile", FINANCE]) as s:
+    with Screen(["--backend", "chat", "--base-url", url, "--api-key-file", key, "--model", "mistral-small-latest",
+                 "--profile", FINANCE]) as s:
         s.wait_ready()
+        check(" finance  mistral-small-latest" in s.text(), "--model in the pane titles:\n" + s.dump())
         text = s.wait_for("cannot reach %s/v1/models" % url, "the start-up error on screen")
         check("chat %s" % url in text or "cannot reach" in s.lines()[-2], "the status bar:\n" + s.dump())
         s.send_line("What was the ECB interest rate in 2023?")
