@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/chat.h"
 #include "backend/mistral.h"
 #include "backend/offline.h"
 #include "cmd/batch.h"
@@ -32,8 +33,10 @@ struct options {
     double offline_rate; /* < 0: the mode's default */
     bool deltas;
     bool keep_going;
+    bool yes; /* --yes: function calls run without asking */
     bool no_journal;
     const char *base_url;
+    const char *model; /* --model: the chat backend's model for every agent */
     const char *theme;
     const char *api_key_file;
     int retries;          /* < 0: the default */
@@ -51,12 +54,15 @@ static void usage(FILE *out)
           "\n"
           "  -p, --profile FILE        load the team of FILE (also the first argument);\n"
           "                            a bare NAME is looked up among the installed profiles\n"
-          "  -b, --backend NAME        mistral (the default when MISTRAL_API_KEY is set) or\n"
+          "  -b, --backend NAME        mistral (the default when MISTRAL_API_KEY is set),\n"
           "                            offline (the scripted model; the default otherwise)\n"
+          "                            or chat (any OpenAI-compatible server; --base-url)\n"
           "      --batch FILE|-        run the commands of FILE (- for stdin) without a screen\n"
           "  -c, --command COMMAND     run COMMAND without a screen; repeatable\n"
           "      --keep-going          in batch mode, go on after a command fails\n"
           "      --deltas              in batch mode, also emit message.output.delta events\n"
+          "  -y, --yes                 run function calls without asking first (otherwise a\n"
+          "                            function not marked \"auto\" waits for /allow or /deny)\n"
           "      --offline-rate N      offline replies stream at N words a second\n"
           "                            (0: at once; default 0 in batch mode, 30 in the console)\n"
           "      --no-journal          do not write the session journal\n"
@@ -78,6 +84,13 @@ static void usage(FILE *out)
           "      --handoff-execution server|client\n"
           "                            who carries out handoffs: the server (default) or\n"
           "                            agentdeck, which then starts the next agent itself\n"
+          "\n"
+          "The chat backend (/v1/chat/completions: Mistral, Ollama, llama.cpp, vLLM):\n"
+          "      --base-url URL        the server (required), e.g. http://127.0.0.1:11434\n"
+          "      --model M             the model of every agent (default: each agent's own)\n"
+          "      --api-key-file FILE   a key to send; MISTRAL_API_KEY is sent only to\n"
+          "                            https://api.mistral.ai\n"
+          "      --retries, --stall-timeout, --no-stream  as for mistral\n"
           "\n"
           "In batch mode stdout carries only events, one JSON object a line; diagnostics\n"
           "go to stderr. Exit status: 0 when every command succeeded, 1 when one failed,\n"
@@ -110,9 +123,11 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"batch", required_argument, NULL, 'B'},
         {"command", required_argument, NULL, 'c'},
         {"keep-going", no_argument, NULL, 'k'},
+        {"yes", no_argument, NULL, 'y'},
         {"deltas", no_argument, NULL, 'd'},
         {"offline-rate", required_argument, NULL, 'r'},
         {"base-url", required_argument, NULL, 'u'},
+        {"model", required_argument, NULL, 'm'},
         {"api-key-file", required_argument, NULL, 'K'},
         {"retries", required_argument, NULL, 'R'},
         {"stall-timeout", required_argument, NULL, 'S'},
@@ -130,7 +145,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     long number;
     char *end;
 
-    while ((opt = getopt_long(argc, argv, "p:b:c:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:b:c:yhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             o->profile = optarg;
@@ -147,6 +162,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'k':
             o->keep_going = true;
             break;
+        case 'y':
+            o->yes = true;
+            break;
         case 'd':
             o->deltas = true;
             break;
@@ -160,6 +178,13 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'u':
             o->base_url = optarg;
+            break;
+        case 'm':
+            if (!*optarg) {
+                fputs("agentdeck: --model: the model's name is empty\n", stderr);
+                return -1;
+            }
+            o->model = optarg;
             break;
         case 'K':
             o->api_key_file = optarg;
@@ -263,6 +288,34 @@ static char *read_api_key(const struct options *o)
     return xstrdup(line);
 }
 
+/* The chat backend. Its key: --api-key-file, or MISTRAL_API_KEY for
+ * Mistral's own address only, so that no other server ever sees it. */
+static struct backend *make_chat_backend(const struct options *o, struct loop *loop)
+{
+    const char *env = getenv("MISTRAL_API_KEY");
+    char *key = NULL;
+    struct backend *b;
+
+    if (!o->base_url || !*o->base_url) {
+        fputs("agentdeck: --backend chat needs --base-url URL, the server's address (for example "
+              "http://127.0.0.1:11434 for Ollama, http://127.0.0.1:8080 for llama.cpp, https://api.mistral.ai)\n",
+              stderr);
+        return NULL;
+    }
+    if (o->api_key_file && !(key = read_api_key(o)))
+        return NULL;
+    if (!key && env && *env && strncmp(o->base_url, "https://api.mistral.ai", 22) == 0 &&
+        (o->base_url[22] == '\0' || o->base_url[22] == '/'))
+        key = xstrdup(env);
+    struct chat_options co = {o->base_url, key, o->model, o->retries, o->stall_timeout_s, o->no_stream};
+    b = chat_backend_new(loop, &co);
+    if (key) {
+        memset(key, 0, strlen(key));
+        free(key);
+    }
+    return b;
+}
+
 static struct backend *make_backend(const struct options *o, struct loop *loop, bool batch, const struct team *team)
 {
     const char *env_key = getenv("MISTRAL_API_KEY");
@@ -270,6 +323,12 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
     const char *name = o->backend ? o->backend : env_key && *env_key ? "mistral" : "offline";
     double rate = o->offline_rate >= 0 ? o->offline_rate : (batch ? 0 : 30);
 
+    if (o->model && strcmp(name, "chat") != 0) {
+        fprintf(stderr, "agentdeck: --model is for --backend chat (the %s backend takes each agent's model from "
+                        "the profile)\n",
+                name);
+        return NULL;
+    }
     if (strcmp(name, "offline") == 0)
         return offline_backend_new(loop, rate);
     if (strcmp(name, "mistral") == 0) {
@@ -294,9 +353,8 @@ static struct backend *make_backend(const struct options *o, struct loop *loop, 
         return b;
     }
     if (strcmp(name, "chat") == 0)
-        fprintf(stderr, "agentdeck: --backend chat is not available in this version yet; use --backend offline\n");
-    else
-        fprintf(stderr, "agentdeck: --backend: unknown backend \"%s\" (expected offline, mistral or chat)\n", name);
+        return make_chat_backend(o, loop);
+    fprintf(stderr, "agentdeck: --backend: unknown backend \"%s\" (expected offline, mistral or chat)\n", name);
     return NULL;
 }
 
@@ -389,6 +447,41 @@ static bool prepare_backend(struct session *session, bool to_stderr)
     return true;
 }
 
+static void keep_event(void *ud, const cJSON *ev, const char *line)
+{
+    (void)line;
+    cJSON_AddItemToArray(ud, cJSON_Duplicate(ev, 1));
+}
+
+/* The console, once the backend is ready. A chat server that is down is no
+ * reason to leave: the console shows why and opens, and runs ask the
+ * server again (they fail with the same reason while it stays down). */
+static int run_console(struct session *session, const struct options *o, const char *profile_path,
+                       const struct keymap *keys)
+{
+    const char *env_key = getenv("MISTRAL_API_KEY");
+    const char *name = session->backend->ops->name;
+    bool chat = strcmp(name, "chat") == 0;
+    cJSON *early = cJSON_CreateArray();
+    struct event_sink keep = {keep_event, NULL, early};
+    struct event_sink *kept = event_stream_add_sink(&session->events, &keep);
+    struct console_options co = {profile_path, o->theme, NULL, keys, early, o->model};
+    int status;
+
+    /* What prepare says (warnings, an error) is shown once the screen is up. */
+    if (!prepare_backend(session, !chat) && !chat) {
+        event_stream_remove_sink(&session->events, kept);
+        cJSON_Delete(early);
+        return EXIT_COMMAND_FAILED;
+    }
+    event_stream_remove_sink(&session->events, kept);
+    if (chat || (o->backend ? strcmp(o->backend, "mistral") == 0 : env_key && *env_key))
+        co.base_url = o->base_url ? o->base_url : "https://api.mistral.ai";
+    status = console_run(session, &co);
+    cJSON_Delete(early);
+    return status;
+}
+
 static int run_batch(struct session *session, const struct options *o, int batch_fd)
 {
     bool ok;
@@ -404,7 +497,8 @@ static int run_batch(struct session *session, const struct options *o, int batch
         ok = batch_run_lines(session, &o->commands, o->keep_going);
     if (session_runs_waiting(session)) {
         /* Nobody is left to answer: the waiting runs end, and the batch failed. */
-        session_cancel_runs(session, "the batch ended while the run waited (for /allow or /deny, or at a breakpoint)");
+        session_cancel_runs(session, "the batch ended while the run waited (for /allow or /deny, or at a breakpoint); "
+                                     "--yes runs functions without asking");
         ok = false;
     }
     if (fflush(stdout) == EOF && !batch_events_lost()) {
@@ -494,6 +588,7 @@ int main(int argc, char **argv)
     team = NULL; /* the session has it */
     free(session_id);
     session->deltas = o.deltas;
+    session->allow_functions = o.yes;
     if (!o.no_journal)
         add_journal(session);
 
@@ -503,15 +598,8 @@ int main(int argc, char **argv)
         status = EXIT_USAGE;
     } else if (batch) {
         status = run_batch(session, &o, batch_fd);
-    } else if (!prepare_backend(session, true)) {
-        status = EXIT_COMMAND_FAILED;
     } else {
-        const char *env_key = getenv("MISTRAL_API_KEY");
-        bool mistral = o.backend ? strcmp(o.backend, "mistral") == 0 : env_key && *env_key;
-        struct console_options co = {profile_path, o.theme,
-                                     mistral ? (o.base_url ? o.base_url : "https://api.mistral.ai") : NULL,
-                                     &settings.keys};
-        status = console_run(session, &co);
+        status = run_console(session, &o, profile_path, &settings.keys);
     }
     listener_close(listener);
     session_free(session);

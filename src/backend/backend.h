@@ -100,6 +100,11 @@ struct backend_ops {
 struct backend {
     const struct backend_ops *ops;
     struct loop *loop;
+    /* Tells the user something about agent outside any run (a tool of the
+     * profile the backend cannot run): a warning event. Set by the
+     * session; NULL until then. */
+    void (*warn)(void *ud, const char *agent, const char *message);
+    void *warn_ud;
 };
 
 static inline struct backend_call *backend_request(struct backend *b, const struct backend_request *req,

@@ -9,299 +9,18 @@
 
 #include "core/buf.h"
 #include "core/xalloc.h"
-#include "net/http.h"
-#include "net/sse.h"
+#include "backend/api.h"
 
 struct mistral_backend {
     struct backend base;
-    struct http *http;
-    char *base_url;
-    char *auth_header; /* "Authorization: Bearer ...": never logged */
+    struct api_client client; /* the server, its key and the requests in flight */
     char *profile;
-    int retries;
-    long stall_timeout_s;
     char *handoff_execution; /* "server" or "client" */
     bool stream;             /* stream answers (SSE), or take them whole */
     struct team *team;       /* set by prepare: agent ids to names */
-    struct vec calls;        /* struct api_call * in flight */
     int preparing;           /* prepare steps in flight: requests wait */
     struct vec waiting;      /* struct backend_call * that wait for them */
 };
-
-/* ---- errors ---------------------------------------------------------- */
-
-/* The first string among detail[*].msg (with loc), or NULL. */
-static char *detail_message(const cJSON *detail)
-{
-    const cJSON *item;
-
-    if (cJSON_IsString(detail))
-        return xstrdup(detail->valuestring);
-    cJSON_ArrayForEach(item, detail) {
-        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(item, "msg");
-        const cJSON *loc = cJSON_GetObjectItemCaseSensitive(item, "loc");
-        struct buf where = BUF_INIT;
-        const cJSON *part;
-        char *out;
-
-        if (!cJSON_IsString(msg))
-            continue;
-        cJSON_ArrayForEach(part, loc) {
-            if (cJSON_IsString(part) && strcmp(part->valuestring, "body") != 0)
-                buf_printf(&where, "%s%s", where.len ? "." : "", part->valuestring);
-            else if (cJSON_IsNumber(part))
-                buf_printf(&where, "[%d]", part->valueint);
-        }
-        out = where.len ? xasprintf("%s: %s", buf_str(&where), msg->valuestring) : xstrdup(msg->valuestring);
-        buf_fini(&where);
-        return out;
-    }
-    return NULL;
-}
-
-char *mistral_error_message(long status, const char *body)
-{
-    cJSON *json = body ? cJSON_Parse(body) : NULL;
-    const cJSON *message = cJSON_GetObjectItemCaseSensitive(json, "message");
-    char *what = NULL, *out;
-
-    if (cJSON_IsString(message))
-        what = xstrdup(message->valuestring);
-    else if (cJSON_IsObject(message))
-        what = detail_message(cJSON_GetObjectItemCaseSensitive(message, "detail"));
-    if (!what && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(json, "error"))) {
-        const cJSON *inner =
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(json, "error"), "message");
-        if (cJSON_IsString(inner))
-            what = xstrdup(inner->valuestring);
-    }
-    if (!what)
-        what = detail_message(cJSON_GetObjectItemCaseSensitive(json, "detail"));
-    if (!what && body && *body)
-        what = xstrndup(body, 300);
-    cJSON_Delete(json);
-
-    if (status == 401)
-        out = xasprintf("the API key was refused (401%s%s)", what ? ": " : "", what ? what : "");
-    else if (status == 422)
-        out = xasprintf("the request was rejected as invalid (422): %s", what ? what : "no detail");
-    else
-        out = xasprintf("HTTP %ld: %s", status, what ? what : "no detail");
-    free(what);
-    return out;
-}
-
-/* ---- one API request, with retries ----------------------------------- */
-
-struct api_call;
-
-struct api_call_ops {
-    /* A streamed event (data parsed); returns false to stop the stream. */
-    bool (*event)(struct api_call *c, const char *type, const cJSON *data);
-    /* The exchange ended well: body is the JSON of a plain response (NULL when streamed). */
-    void (*success)(struct api_call *c, const cJSON *body);
-    void (*failure)(struct api_call *c, const char *message);
-    void (*retrying)(struct api_call *c, const char *message);
-    /* Frees the owner when the backend goes first. */
-    void (*drop)(void *owner);
-};
-
-struct api_call {
-    struct mistral_backend *mb;
-    const struct api_call_ops *ops;
-    void *owner;
-    char *tag; /* its exchanges' tag in the wire log */
-    char *method, *path, *body;
-    bool stream;
-    int attempt;
-    uint64_t retry_timer;
-    struct http_transfer *transfer;
-    struct buf raw; /* a plain body, or an error body */
-    struct sse_parser sse;
-    bool sse_ready;
-    bool stream_began; /* an event came: the POST is never sent again */
-    bool stream_ended; /* conversation.response.done or .error came */
-    char *failure;     /* a failure found inside the stream */
-};
-
-static void api_send(struct api_call *c);
-
-static void api_call_free(struct api_call *c)
-{
-    struct vec *calls = &c->mb->calls;
-    for (size_t i = 0; i < calls->len; i++) {
-        if (calls->items[i] == c) {
-            vec_remove(calls, i);
-            break;
-        }
-    }
-    loop_timer_cancel(c->mb->base.loop, c->retry_timer);
-    http_cancel(c->transfer);
-    if (c->sse_ready)
-        sse_parser_fini(&c->sse);
-    buf_fini(&c->raw);
-    free(c->tag);
-    free(c->method);
-    free(c->path);
-    free(c->body);
-    free(c->failure);
-    free(c);
-}
-
-static void on_sse_event(void *ud, const struct sse_event *ev)
-{
-    struct api_call *c = ud;
-    cJSON *data;
-    const cJSON *type;
-
-    if (strcmp(ev->data, "[DONE]") == 0) {
-        c->stream_ended = true;
-        return;
-    }
-    data = cJSON_ParseWithLength(ev->data, ev->data_len);
-    if (!data) {
-        free(c->failure);
-        c->failure = xasprintf("the server sent an event that is not JSON: %.200s", ev->data);
-        sse_parser_stop(&c->sse);
-        return;
-    }
-    type = cJSON_GetObjectItemCaseSensitive(data, "type");
-    c->stream_began = true;
-    if (!c->ops->event(c, cJSON_IsString(type) ? type->valuestring : ev->type, data))
-        sse_parser_stop(&c->sse);
-    cJSON_Delete(data);
-}
-
-static bool on_data(void *ud, long status, const char *bytes, size_t len)
-{
-    struct api_call *c = ud;
-
-    if (c->stream && status >= 200 && status < 300) {
-        if (sse_parser_feed(&c->sse, bytes, len) < 0) {
-            free(c->failure);
-            c->failure = xasprintf("the stream broke a limit: %s", sse_parser_error(&c->sse));
-        }
-        return !c->failure && !sse_parser_stopped(&c->sse);
-    }
-    if (c->raw.len < 8 * 1024 * 1024)
-        buf_append(&c->raw, bytes, len);
-    return true;
-}
-
-static bool retryable(long status)
-{
-    return status == 409 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-static void on_retry_timer(struct loop *loop, void *ud)
-{
-    struct api_call *c = ud;
-    c->retry_timer = 0;
-    api_send(c);
-}
-
-/* Schedules the next attempt; the delay honours Retry-After, else grows
- * exponentially with jitter. */
-static void api_retry(struct api_call *c, const char *why, const char *retry_after)
-{
-    long delay = http_retry_after_ms(retry_after);
-    char *message;
-
-    if (delay < 0) {
-        long base = 500L << (c->attempt < 6 ? c->attempt : 6);
-        delay = base / 2 + rand() % (base / 2 + 1);
-    }
-    if (delay > 60000)
-        delay = 60000;
-    c->attempt++;
-    message = xasprintf("%s %s: %s; retrying in %.1f s (retry %d of %d)", c->method, c->path, why, delay / 1000.0,
-                        c->attempt, c->mb->retries);
-    if (c->ops->retrying)
-        c->ops->retrying(c, message);
-    free(message);
-    c->retry_timer = loop_timer_add(c->mb->base.loop, delay, on_retry_timer, c);
-}
-
-static void on_done(void *ud, const struct http_result *r)
-{
-    struct api_call *c = ud;
-    char *message = NULL;
-
-    c->transfer = NULL;
-    if (c->failure) {
-        c->ops->failure(c, c->failure);
-    } else if (!r->ok) {
-        if (!c->stream_began && c->attempt < c->mb->retries && !r->stalled) {
-            api_retry(c, r->error, NULL);
-            return;
-        }
-        message = c->stream_began ? xasprintf("the stream was cut off: %s", r->error) : xstrdup(r->error);
-        c->ops->failure(c, message);
-    } else if (r->status < 200 || r->status >= 300) {
-        if (retryable(r->status) && c->attempt < c->mb->retries) {
-            char *why = mistral_error_message(r->status, buf_str(&c->raw));
-            buf_reset(&c->raw);
-            api_retry(c, why, r->retry_after);
-            free(why);
-            return;
-        }
-        message = mistral_error_message(r->status, buf_str(&c->raw));
-        c->ops->failure(c, message);
-    } else if (c->stream) {
-        if (sse_parser_finish(&c->sse) || !c->stream_ended)
-            c->ops->failure(c, "the stream ended before conversation.response.done: a truncated response");
-        else
-            c->ops->success(c, NULL);
-    } else if (c->raw.len == 0) {
-        c->ops->success(c, NULL); /* 204 No Content, say after a DELETE */
-    } else {
-        cJSON *body = cJSON_Parse(buf_str(&c->raw));
-        if (body)
-            c->ops->success(c, body);
-        else
-            c->ops->failure(c, "the server's answer is not JSON");
-        cJSON_Delete(body);
-    }
-    free(message);
-}
-
-static void api_send(struct api_call *c)
-{
-    char *url = xasprintf("%s%s", c->mb->base_url, c->path);
-    const char *headers[] = {c->mb->auth_header, "Content-Type: application/json",
-                             c->stream ? "Accept: text/event-stream" : "Accept: application/json", NULL};
-    struct http_request req = {c->method, url, c->body, headers, 0, c->mb->stall_timeout_s, c->tag};
-    struct http_handlers h = {c, on_data, on_done};
-
-    buf_reset(&c->raw);
-    if (c->sse_ready)
-        sse_parser_fini(&c->sse);
-    sse_parser_init(&c->sse, on_sse_event, c);
-    c->sse_ready = true;
-    c->stream_began = c->stream_ended = false;
-    c->transfer = http_start(c->mb->http, &req, &h);
-    free(url);
-}
-
-/* Starts a call; body is taken (may be NULL). tag names the exchanges in
- * the wire log: the run's id, "prepare" or "query". */
-static struct api_call *api_call_start(struct mistral_backend *mb, const struct api_call_ops *ops, void *owner,
-                                       const char *tag, const char *method, char *path, char *body, bool stream)
-{
-    struct api_call *c = xcalloc(1, sizeof *c);
-    c->mb = mb;
-    c->ops = ops;
-    c->owner = owner;
-    c->tag = xstrdup(tag ? tag : "");
-    c->method = xstrdup(method);
-    c->path = path;
-    c->body = body;
-    c->stream = stream;
-    buf_init(&c->raw);
-    vec_push(&mb->calls, c);
-    api_send(c);
-    return c;
-}
 
 /* ---- conversations ---------------------------------------------------- */
 
@@ -649,18 +368,6 @@ static cJSON *input_entries(const struct conversation *conv, size_t from, size_t
     return inputs;
 }
 
-static char *print_json(cJSON *obj)
-{
-    char *text = cJSON_PrintUnformatted(obj);
-    char *copy;
-    if (!text)
-        fatal("out of memory encoding a request");
-    copy = xstrdup(text);
-    cJSON_free(text);
-    cJSON_Delete(obj);
-    return copy;
-}
-
 /* The common fields of a start, append or restart body. */
 static void add_turn_fields(const struct backend_call *call, cJSON *body)
 {
@@ -686,8 +393,9 @@ static void conv_call_append(struct backend_call *call)
     }
     add_turn_fields(call, body);
     call->appending = true;
-    call->api = api_call_start(call->mb, &conv_ops, call, call->tag, "POST",
-                               xasprintf("/v1/conversations/%s", conv->remote_id), print_json(body), call->mb->stream);
+    call->api =
+        api_call_start(&call->mb->client, &conv_ops, call, call->tag, "POST", xasprintf("/v1/conversations/%s", conv->remote_id),
+                       api_print_json(body), call->mb->stream);
 }
 
 /* Starts a new server conversation for agent that carries what came
@@ -725,8 +433,8 @@ static void conv_call_start(struct backend_call *call, const struct agent *agent
     free(conv->remote_agent);
     conv->remote_agent = xstrdup(agent->name);
     conv->remote_span = (struct remote_span){call->first_new, call->carried, false};
-    call->api = api_call_start(call->mb, &conv_ops, call, call->tag, "POST", xstrdup("/v1/conversations"),
-                               print_json(body), call->mb->stream);
+    call->api = api_call_start(&call->mb->client, &conv_ops, call, call->tag, "POST", xstrdup("/v1/conversations"),
+                               api_print_json(body), call->mb->stream);
 }
 
 /* Branches the source server conversation at its entry from_entry_id
@@ -749,7 +457,8 @@ static void conv_call_restart(struct backend_call *call, const char *from_entry_
     conv->remote_span = conv->branch.span;
     conv->remote_span.appended = false;
     conversation_clear_branch(conv);
-    call->api = api_call_start(call->mb, &conv_ops, call, call->tag, "POST", path, print_json(body), call->mb->stream);
+    call->api =
+        api_call_start(&call->mb->client, &conv_ops, call, call->tag, "POST", path, api_print_json(body), call->mb->stream);
 }
 
 static void conv_call_send(struct backend_call *call, const struct agent *agent);
@@ -835,7 +544,7 @@ static void conv_call_send(struct backend_call *call, const struct agent *agent)
 
     if (!conv->remote_id && conv->branch.remote_id) {
         if (branch_on_server(conv, agent)) {
-            call->api = api_call_start(call->mb, &branch_ops, call, call->tag, "GET",
+            call->api = api_call_start(&call->mb->client, &branch_ops, call, call->tag, "GET",
                                        xasprintf("/v1/conversations/%s/history", conv->branch.remote_id), NULL, false);
             return;
         }
@@ -1013,7 +722,7 @@ static char *agent_hash(const struct mistral_backend *mb, const struct agent *a)
     char *text, *hash;
     for (size_t i = 0; i < a->handoffs.len; i++)
         cJSON_AddItemToArray(handoffs, cJSON_CreateString(a->handoffs.items[i]));
-    text = print_json(body);
+    text = api_print_json(body);
     hash = definition_hash(text);
     free(text);
     return hash;
@@ -1065,8 +774,7 @@ static void prepare_next(struct prepare *p)
         const char *name = json_str(cJSON_GetObjectItemCaseSensitive(old, "metadata"), "agentdeck_agent");
         const char *id = json_str(old, "id");
         if (name && id && !team_find_agent(p->team, name)) {
-            api_call_start(mb, &prepare_delete_ops, p, "prepare", "DELETE", xasprintf("/v1/agents/%s", id), NULL,
-                           false);
+            api_call_start(&mb->client, &prepare_delete_ops, p, "prepare", "DELETE", xasprintf("/v1/agents/%s", id), NULL, false);
             return;
         }
     }
@@ -1088,8 +796,8 @@ static void prepare_next(struct prepare *p)
             }
             /* Create, or update to a new version; handoffs come after, by id. */
             char *path = a->remote_id ? xasprintf("/v1/agents/%s", a->remote_id) : xstrdup("/v1/agents");
-            api_call_start(mb, &prepare_step_ops, p, "prepare", a->remote_id ? "PATCH" : "POST", path,
-                           print_json(agent_body(mb, a, hash)), false);
+            api_call_start(&mb->client, &prepare_step_ops, p, "prepare", a->remote_id ? "PATCH" : "POST", path,
+                           api_print_json(agent_body(mb, a, hash)), false);
             free(hash);
             return;
         }
@@ -1111,8 +819,8 @@ static void prepare_next(struct prepare *p)
             cJSON_AddNullToObject(body, "handoffs");
         }
         free(hash);
-        api_call_start(mb, &prepare_step_ops, p, "prepare", "PATCH", xasprintf("/v1/agents/%s", a->remote_id),
-                       print_json(body), false);
+        api_call_start(&mb->client, &prepare_step_ops, p, "prepare", "PATCH", xasprintf("/v1/agents/%s", a->remote_id),
+                       api_print_json(body), false);
         return;
     }
     if (!p->handoffs_pass) {
@@ -1139,7 +847,7 @@ static void prepare_listed(struct api_call *c, const cJSON *body)
     api_call_free(c);
     if (n == 100) {
         p->page++;
-        api_call_start(p->mb, &prepare_list_ops, p, "prepare", "GET",
+        api_call_start(&p->mb->client, &prepare_list_ops, p, "prepare", "GET",
                        xasprintf("/v1/agents?page=%d&page_size=100", p->page), NULL, false);
         return;
     }
@@ -1158,7 +866,7 @@ static void mistral_prepare(struct backend *b, struct team *team, backend_prepar
     p->done = done;
     p->ud = ud;
     p->existing = cJSON_CreateArray();
-    api_call_start(mb, &prepare_list_ops, p, "prepare", "GET", xstrdup("/v1/agents?page=0&page_size=100"), NULL, false);
+    api_call_start(&mb->client, &prepare_list_ops, p, "prepare", "GET", xstrdup("/v1/agents?page=0&page_size=100"), NULL, false);
 }
 
 /* ---- questions about the server's conversations ------------------------ */
@@ -1232,7 +940,7 @@ static void mistral_query(struct backend *b, enum backend_query q, const char *r
         path = xasprintf("/v1/conversations/%s", remote_id);
         break;
     }
-    api_call_start(mb, &query_ops, qu, "query", method, path, NULL, false);
+    api_call_start(&mb->client, &query_ops, qu, "query", method, path, NULL, false);
 }
 
 /* ---- the backend ------------------------------------------------------ */
@@ -1240,34 +948,18 @@ static void mistral_query(struct backend *b, enum backend_query q, const char *r
 static void mistral_free(struct backend *b)
 {
     struct mistral_backend *mb = (struct mistral_backend *)b;
-    while (mb->calls.len) {
-        struct api_call *c = mb->calls.items[0];
-        if (c->owner)
-            c->ops->drop(c->owner);
-        api_call_free(c);
-    }
-    vec_fini(&mb->calls);
+    api_client_fini(&mb->client);
     while (mb->waiting.len)
         conv_call_free(vec_remove(&mb->waiting, 0));
     vec_fini(&mb->waiting);
-    http_free(mb->http);
-    free(mb->base_url);
-    free(mb->auth_header);
     free(mb->profile);
     free(mb->handoff_execution);
     free(mb);
 }
 
-/* The key is scrubbed from the log wherever it might appear, beyond the
- * Authorization header that the log redacts by itself. */
 static void mistral_set_wire(struct backend *b, struct wire *wire)
 {
-    struct mistral_backend *mb = (struct mistral_backend *)b;
-    const char *key = mb->auth_header + sizeof "Authorization: Bearer " - 1;
-
-    if (wire)
-        wire_add_secret(wire, key);
-    http_set_wire(mb->http, wire);
+    api_client_set_wire(&((struct mistral_backend *)b)->client, wire);
 }
 
 static const struct backend_ops mistral_ops = {
@@ -1284,22 +976,15 @@ static const struct backend_ops mistral_ops = {
 struct backend *mistral_backend_new(struct loop *loop, const struct mistral_options *o)
 {
     struct mistral_backend *mb = xcalloc(1, sizeof *mb);
-    size_t len;
 
     mb->base.ops = &mistral_ops;
     mb->base.loop = loop;
-    mb->http = http_new(loop);
-    mb->base_url = xstrdup(o->base_url ? o->base_url : "https://api.mistral.ai");
-    len = strlen(mb->base_url);
-    while (len && mb->base_url[len - 1] == '/')
-        mb->base_url[--len] = '\0';
-    mb->auth_header = xasprintf("Authorization: Bearer %s", o->api_key ? o->api_key : "");
+    api_client_init(&mb->client, loop, o->base_url ? o->base_url : "https://api.mistral.ai",
+                    o->api_key ? o->api_key : "", o->retries >= 0 ? o->retries : 4,
+                    o->stall_timeout_s > 0 ? o->stall_timeout_s : 60, "conversation.response.done");
     mb->profile = xstrdup(o->profile ? o->profile : "default");
-    mb->retries = o->retries >= 0 ? o->retries : 4;
-    mb->stall_timeout_s = o->stall_timeout_s > 0 ? o->stall_timeout_s : 60;
     mb->handoff_execution = xstrdup(o->client_handoffs ? "client" : "server");
     mb->stream = !o->no_stream;
-    vec_init(&mb->calls, NULL);
     vec_init(&mb->waiting, NULL);
     return &mb->base;
 }

@@ -22,8 +22,4 @@ struct mistral_options {
 
 struct backend *mistral_backend_new(struct loop *loop, const struct mistral_options *options);
 
-/* Turns an error response body (any of the shapes of MISTRAL_API.md §11)
- * into one sentence; the caller frees it. */
-char *mistral_error_message(long status, const char *body);
-
 #endif

@@ -462,9 +462,15 @@ static enum cmd_status cmd_help(struct cmd_call *call)
 static enum cmd_status confirm(struct cmd_call *call, bool allow)
 {
     char *error = NULL;
-    bool ok = session_confirm(call->session, cmd_arg(call, 0), allow, &error);
+    bool always = allow && call->flags.len > 0; /* --always, its only flag */
+    bool ok = session_confirm(call->session, cmd_arg(call, 0), allow, always, &error);
     return cmd_result(call, ok, error);
 }
+
+static const struct flag_spec allow_flags[] = {
+    {"always", NULL, false, "let every call of these functions run without asking, for the rest of the session"},
+    {NULL, NULL, false, NULL},
+};
 
 static enum cmd_status cmd_allow(struct cmd_call *call)
 {
@@ -570,8 +576,9 @@ static const struct command_spec commands[] = {
      "backend's agent syncs and /conversation questions. The log keeps the last 200 exchanges.",
      0, 1, NULL, NULL, cmd_raw},
     {"allow", "[TOOL_CALL_ID]", "let a call that waits for confirmation run",
-     "Without an id, every call that waits is allowed. The run goes on once all of its calls are answered.", 0, 1, NULL,
-     NULL, cmd_allow},
+     "Without an id, every call that waits is allowed. The run goes on once all of its calls are answered. With "
+     "--always, later calls of the same functions run without asking, for the rest of the session.",
+     0, 1, allow_flags, NULL, cmd_allow},
     {"deny", "[TOOL_CALL_ID]", "refuse a call that waits for confirmation",
      "Without an id, every call that waits is denied; the agent answers without it.", 0, 1, NULL, NULL, cmd_deny},
     {"export", "md|json|jsonl FILE", "write the session to FILE: a transcript, the histories or the events",

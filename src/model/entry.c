@@ -124,6 +124,7 @@ void entry_add_fields(const struct entry *e, cJSON *obj)
         add_string(obj, "previous_agent", e->previous_agent);
         add_string(obj, "next_agent", e->next_agent);
         add_string(obj, "execution", e->execution ? e->execution : "server");
+        add_string(obj, "tool_call_id", e->tool_call_id); /* chat backend: the transfer_to_ call */
         break;
     }
 }

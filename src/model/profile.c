@@ -763,7 +763,7 @@ static bool load_argv(struct loader *ld, const cJSON *v, struct function_def *fn
 
 static bool load_function_object(struct loader *ld, const cJSON *v, struct function_def *fn)
 {
-    static const char *const keys[] = {"command", "timeout", "description", "parameters", NULL};
+    static const char *const keys[] = {"command", "timeout", "description", "parameters", "auto", NULL};
     const cJSON *item;
     size_t mark;
 
@@ -793,6 +793,13 @@ static bool load_function_object(struct loader *ld, const cJSON *v, struct funct
             return false;
         cJSON_Delete(fn->parameters);
         fn->parameters = cJSON_Duplicate(item, 1);
+        path_pop(ld, mark);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(v, "auto"))) {
+        mark = path_key(ld, "auto");
+        if (!check_bool(ld, item))
+            return false;
+        fn->auto_allow = cJSON_IsTrue(item);
         path_pop(ld, mark);
     }
     return true;

@@ -18,6 +18,7 @@ struct function_def {
     int timeout_ms;
     char *description; /* may be NULL */
     cJSON *parameters; /* JSON schema object; never NULL */
+    bool auto_allow;   /* "auto": runs without asking the user first */
 };
 
 /* The orchestration patterns of Mistral's guide (src/orch/pattern.c). */

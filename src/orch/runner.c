@@ -31,14 +31,21 @@ enum pause_kind {
 /* Where a turn's end goes on from, after a stop. */
 enum turn_stage { AT_TOOLS, AT_CONFIRM, AT_FUNCTION_BREAK, AT_FUNCTIONS, AT_HANDOFF_BREAK, AT_HANDOFF };
 
+/* Who asks the user before a function call runs. */
+enum ask {
+    ASK_NONE,
+    ASK_SERVER, /* the server holds the call until it has the answer (Mistral's requires_confirmation) */
+    ASK_LOCAL,  /* agentdeck asks before it runs a function the profile does not mark "auto" */
+};
+
 struct pending_call {
     struct run *run;
     char *tool_call_id;
     char *name;
     char *arguments;
     struct function_run *process; /* NULL once it reported */
-    uint64_t missing_timer;       /* reports a function the profile lacks */
-    bool pending;                 /* waits for confirmation */
+    uint64_t report_timer;        /* reports a denial, or a function the profile lacks */
+    enum ask ask;                 /* whether it waits for confirmation, and whose */
     int answer;                   /* 0: none yet, 1: allow, -1: deny */
 };
 
@@ -73,13 +80,15 @@ struct run {
 };
 
 static void run_next_turn(struct run *run);
+static void run_proceed(struct run *run, enum turn_stage from);
+static bool must_ask(const struct session *s, const char *name);
 
 static void pending_call_free(void *item)
 {
     struct pending_call *pc = item;
     function_run_cancel(pc->process);
-    if (pc->missing_timer)
-        loop_timer_cancel(pc->run->s->loop, pc->missing_timer);
+    if (pc->report_timer)
+        loop_timer_cancel(pc->run->s->loop, pc->report_timer);
     free(pc->tool_call_id);
     free(pc->name);
     free(pc->arguments);
@@ -233,7 +242,10 @@ static void on_entry(void *ud, struct entry *e)
         pc->tool_call_id = xstrdup(e->tool_call_id);
         pc->name = xstrdup(e->name);
         pc->arguments = xstrdup(e->arguments);
-        pc->pending = e->confirmation && strcmp(e->confirmation, "pending") == 0;
+        if (e->confirmation && strcmp(e->confirmation, "pending") == 0)
+            pc->ask = ASK_SERVER;
+        else if (!e->confirmation && must_ask(run->s, e->name))
+            pc->ask = ASK_LOCAL;
         vec_push(&run->calls, pc);
     } else if (e->type == ENTRY_AGENT_HANDOFF && e->next_agent) {
         if (e->execution && strcmp(e->execution, "client") == 0) {
@@ -247,6 +259,53 @@ static void on_entry(void *ud, struct entry *e)
             run->conv->agent = xstrdup(e->next_agent);
         }
     }
+}
+
+bool session_always_allowed(const struct session *s, const char *name)
+{
+    for (size_t i = 0; i < s->always_allowed.len; i++) {
+        if (strcmp(s->always_allowed.items[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Whether the user must allow a call of function name before it runs: a
+ * function of the profile that is not marked "auto", when --yes was not
+ * given and the user did not allow it for the session (/allow --always).
+ * A name the profile lacks is not asked about: the call fails at once. */
+static bool must_ask(const struct session *s, const char *name)
+{
+    const struct function_def *fn = name ? team_find_function(s->team, name) : NULL;
+    return fn && !fn->auto_allow && !s->allow_functions && !session_always_allowed(s, name);
+}
+
+/* Adds a function.result entry saying that the user denied the call. */
+static void add_denial(struct run *run, const struct pending_call *pc)
+{
+    struct entry *e = entry_new(ENTRY_FUNCTION_RESULT, run->agent);
+    e->tool_call_id = xstrdup(pc->tool_call_id);
+    e->result = xasprintf("The user denied the call to %s.", pc->name);
+    conversation_append_entry(run->conv, e);
+    session_emit_entry(run->s, run->conv, run, e);
+}
+
+/* The turn's function calls all have their results: the next agent takes
+ * over if the turn also handed off, else the same agent answers them. */
+static void after_function_calls(struct run *run)
+{
+    vec_truncate(&run->calls, 0);
+    if (run->handoff_to)
+        run_proceed(run, AT_HANDOFF_BREAK);
+    else
+        run_next_turn(run);
+}
+
+/* One call of the turn has its result entry. */
+static void call_finished(struct run *run)
+{
+    if (--run->calls_left == 0 && run->state == RUN_ACTIVE)
+        after_function_calls(run);
 }
 
 static void on_function_done(void *ud, bool ok, const char *output)
@@ -271,21 +330,27 @@ static void on_function_done(void *ud, bool ok, const char *output)
     }
     conversation_append_entry(run->conv, e);
     session_emit_entry(run->s, run->conv, run, e);
-    if (--run->calls_left == 0 && run->state == RUN_ACTIVE) {
-        vec_truncate(&run->calls, 0);
-        run_next_turn(run);
-    }
+    call_finished(run);
 }
 
 static void report_missing_function(struct loop *loop, void *ud)
 {
     struct pending_call *pc = ud;
-    pc->missing_timer = 0;
+    pc->report_timer = 0;
     char *message = xasprintf("no local function named \"%s\" (add it to the profile's functions)", pc->name);
     on_function_done(pc, false, message);
     free(message);
 }
 
+static void report_denial(struct loop *loop, void *ud)
+{
+    struct pending_call *pc = ud;
+    pc->report_timer = 0;
+    add_denial(pc->run, pc);
+    call_finished(pc->run);
+}
+
+/* Runs the turn's calls; those the user denied get a result that says so. */
 static void run_function_calls(struct run *run)
 {
     run->first_new = run->conv->entries.len;
@@ -293,40 +358,71 @@ static void run_function_calls(struct run *run)
     for (size_t i = 0; i < run->calls.len; i++) {
         struct pending_call *pc = run->calls.items[i];
         const struct function_def *fn = team_find_function(run->s->team, pc->name);
+        /* Reported from the loop: a callback here would free run->calls under us. */
+        if (pc->ask == ASK_LOCAL && pc->answer < 0) {
+            pc->report_timer = loop_timer_add(run->s->loop, 0, report_denial, pc);
+            continue;
+        }
         if (!fn) {
-            /* Reported from the loop: a callback here would free run->calls under us. */
-            pc->missing_timer = loop_timer_add(run->s->loop, 0, report_missing_function, pc);
+            pc->report_timer = loop_timer_add(run->s->loop, 0, report_missing_function, pc);
             continue;
         }
         pc->process = function_run_start(run->s->loop, fn, pc->arguments, on_function_done, pc);
     }
 }
 
-/* Stops the run until the user answers each call that needs confirming. */
+/* Says how the user answered a call that waited (confirmation.answered). */
+static void emit_answer(struct run *run, const struct pending_call *pc, bool always)
+{
+    cJSON *fields = cJSON_CreateObject();
+    run_add_context(run, fields);
+    cJSON_AddStringToObject(fields, "name", pc->name);
+    cJSON_AddStringToObject(fields, "tool_call_id", pc->tool_call_id);
+    cJSON_AddStringToObject(fields, "answer", pc->answer > 0 ? "allow" : "deny");
+    if (always)
+        cJSON_AddBoolToObject(fields, "always", true);
+    event_emit(&run->s->events, "confirmation.answered", fields);
+}
+
+static void run_confirmed(struct run *run);
+
+/* Stops the run until the user answers each call that needs confirming.
+ * Calls of a function the user allowed for the session are answered at
+ * once. Returns whether the run went on elsewhere (stopped, or answered). */
 static bool pause_for_confirmations(struct run *run)
 {
-    bool paused = false;
+    bool waits = false, answered = false;
 
     for (size_t i = 0; i < run->calls.len; i++) {
         struct pending_call *pc = run->calls.items[i];
         cJSON *fields;
-        if (!pc->pending)
+        if (pc->ask == ASK_NONE || pc->answer)
             continue;
-        paused = true;
+        if (session_always_allowed(run->s, pc->name)) {
+            pc->answer = 1;
+            emit_answer(run, pc, true);
+            answered = true;
+            continue;
+        }
+        waits = true;
         fields = cJSON_CreateObject();
         run_add_context(run, fields);
         cJSON_AddStringToObject(fields, "reason", "confirmation");
         cJSON_AddStringToObject(fields, "name", pc->name);
         cJSON_AddStringToObject(fields, "arguments", pc->arguments ? pc->arguments : "{}");
         cJSON_AddStringToObject(fields, "tool_call_id", pc->tool_call_id);
-        cJSON_AddStringToObject(fields, "message", "waiting for /allow or /deny");
+        cJSON_AddStringToObject(fields, "asked_by", pc->ask == ASK_SERVER ? "server" : "agentdeck");
+        cJSON_AddStringToObject(fields, "message", "waiting for /allow, /allow --always or /deny");
         event_emit(&run->s->events, "breakpoint.hit", fields);
     }
-    if (paused) {
+    if (waits) {
         run->state = RUN_PAUSED;
         run->pause = PAUSE_CONFIRM;
+        return true;
     }
-    return paused;
+    if (answered)
+        run_confirmed(run);
+    return answered;
 }
 
 /* The agent that a "HANDOFF: MARKER" line of the turn's reply names
@@ -673,48 +769,97 @@ void runner_reap(struct session *s)
     }
 }
 
-bool session_confirm(struct session *s, const char *tool_call_id, bool allow, char **error)
+/* Every call of the turn that asked has its answer: the run goes on. The
+ * server's calls go back to it as tool_confirmations; agentdeck's own run,
+ * or get a result saying they were denied. */
+static void run_confirmed(struct run *run)
+{
+    struct tool_confirmation *answers = xcalloc(run->calls.len + 1, sizeof *answers);
+    size_t n = 0;
+
+    for (size_t k = 0; k < run->calls.len; k++) {
+        struct pending_call *pc = run->calls.items[k];
+        if (pc->ask == ASK_SERVER)
+            answers[n++] = (struct tool_confirmation){pc->tool_call_id, pc->answer > 0};
+    }
+    run->state = RUN_ACTIVE;
+    if (n) {
+        run->first_new = run->conv->entries.len;
+        /* The answers point into run->calls: send first, then clear. */
+        run_turn(run, answers, n);
+        if (run->state != RUN_ENDED)
+            vec_truncate(&run->calls, 0);
+    } else {
+        run_proceed(run, AT_FUNCTION_BREAK);
+    }
+    free(answers);
+}
+
+/* Whether call pc of a run stopped for confirmations still waits for an answer. */
+static bool call_waits(const struct run *run, const struct pending_call *pc)
+{
+    return run->state == RUN_PAUSED && run->pause == PAUSE_CONFIRM && pc->ask != ASK_NONE && !pc->answer;
+}
+
+bool session_confirm(struct session *s, const char *tool_call_id, bool allow, bool always, char **error)
 {
     bool found = false;
 
     for (size_t i = 0; i < s->runs.len; i++) {
         struct run *run = s->runs.items[i];
-        struct tool_confirmation *answers;
-        size_t n = 0;
-        bool all_answered = true;
-
-        if (run->state != RUN_PAUSED || run->pause != PAUSE_CONFIRM)
-            continue;
         for (size_t k = 0; k < run->calls.len; k++) {
             struct pending_call *pc = run->calls.items[k];
-            if (pc->pending && !pc->answer && (!tool_call_id || strcmp(pc->tool_call_id, tool_call_id) == 0)) {
-                pc->answer = allow ? 1 : -1;
-                found = true;
-            }
-            if (pc->pending && !pc->answer)
-                all_answered = false;
+            if (!call_waits(run, pc) || (tool_call_id && strcmp(pc->tool_call_id, tool_call_id) != 0))
+                continue;
+            pc->answer = allow ? 1 : -1;
+            found = true;
+            emit_answer(run, pc, allow && always);
+            if (allow && always && !session_always_allowed(s, pc->name))
+                vec_push(&s->always_allowed, xstrdup(pc->name));
         }
-        if (!all_answered)
-            continue;
-        /* Every call answered: the run goes on with the answers. */
-        answers = xcalloc(run->calls.len, sizeof *answers);
-        for (size_t k = 0; k < run->calls.len; k++) {
-            struct pending_call *pc = run->calls.items[k];
-            if (pc->pending)
-                answers[n++] = (struct tool_confirmation){pc->tool_call_id, pc->answer > 0};
-        }
-        run->state = RUN_ACTIVE;
-        run->first_new = run->conv->entries.len;
-        /* The answers point into run->calls: send first, then clear. */
-        run_turn(run, answers, n);
-        free(answers);
-        if (run->state != RUN_ENDED)
-            vec_truncate(&run->calls, 0);
     }
-    if (!found)
+    if (!found) {
         *error = tool_call_id ? xasprintf("no function call with id \"%s\" waits for confirmation", tool_call_id)
                               : xstrdup("no function call waits for confirmation");
-    return found;
+        return false;
+    }
+    /* Allowed for the session: the other calls of those functions too. */
+    for (size_t i = 0; allow && always && i < s->runs.len; i++) {
+        struct run *run = s->runs.items[i];
+        for (size_t k = 0; k < run->calls.len; k++) {
+            struct pending_call *pc = run->calls.items[k];
+            if (call_waits(run, pc) && session_always_allowed(s, pc->name)) {
+                pc->answer = 1;
+                emit_answer(run, pc, true);
+            }
+        }
+    }
+    /* Runs whose calls are all answered go on. */
+    for (size_t i = 0; i < s->runs.len; i++) {
+        struct run *run = s->runs.items[i];
+        bool all_answered = run->state == RUN_PAUSED && run->pause == PAUSE_CONFIRM;
+        for (size_t k = 0; all_answered && k < run->calls.len; k++)
+            all_answered = !call_waits(run, run->calls.items[k]);
+        if (all_answered)
+            run_confirmed(run);
+    }
+    return true;
+}
+
+bool session_waiting_call(const struct session *s, struct waiting_call *out)
+{
+    for (size_t i = 0; i < s->runs.len; i++) {
+        const struct run *run = s->runs.items[i];
+        for (size_t k = 0; k < run->calls.len; k++) {
+            const struct pending_call *pc = run->calls.items[k];
+            if (!call_waits(run, pc))
+                continue;
+            *out = (struct waiting_call){
+                run->id, run->conv->id, run->agent, pc->name, pc->arguments ? pc->arguments : "{}", pc->tool_call_id};
+            return true;
+        }
+    }
+    return false;
 }
 
 static size_t count_runs(const struct session *s, enum run_state state)
@@ -794,16 +939,9 @@ bool session_debug_resume(struct session *s, const char *run_id, enum debug_acti
         if (action == DEBUG_SKIP) {
             /* Denied: each call gets a result that says so, and the agent goes on. */
             run->first_new = run->conv->entries.len;
-            for (size_t i = 0; i < run->calls.len; i++) {
-                const struct pending_call *pc = run->calls.items[i];
-                struct entry *e = entry_new(ENTRY_FUNCTION_RESULT, run->agent);
-                e->tool_call_id = xstrdup(pc->tool_call_id);
-                e->result = xasprintf("The user denied the call to %s.", pc->name);
-                conversation_append_entry(run->conv, e);
-                session_emit_entry(s, run->conv, run, e);
-            }
-            vec_truncate(&run->calls, 0);
-            run_next_turn(run);
+            for (size_t i = 0; i < run->calls.len; i++)
+                add_denial(run, run->calls.items[i]);
+            after_function_calls(run);
             break;
         }
         run_proceed(run, run->resume);

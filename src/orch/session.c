@@ -38,12 +38,25 @@ static void latest_run_free(void *item)
     free(l);
 }
 
+/* The backend's warnings outside runs become warning events. */
+static void backend_warning(void *ud, const char *agent, const char *message)
+{
+    struct session *s = ud;
+    cJSON *fields = cJSON_CreateObject();
+    if (agent)
+        cJSON_AddStringToObject(fields, "agent", agent);
+    cJSON_AddStringToObject(fields, "message", message);
+    event_emit(&s->events, "warning", fields);
+}
+
 struct session *session_new(const char *id, struct loop *loop, struct backend *backend, struct team *team)
 {
     struct session *s = xcalloc(1, sizeof *s);
     s->id = xstrdup(id);
     s->loop = loop;
     s->backend = backend;
+    backend->warn = backend_warning;
+    backend->warn_ud = s;
     s->team = team;
     event_stream_init(&s->events);
     vec_init(&s->conversations, conversation_free_item);
@@ -54,6 +67,7 @@ struct session *session_new(const char *id, struct loop *loop, struct backend *b
     s->wire = wire_new(WIRE_MAX_EXCHANGES, WIRE_MAX_BODY, WIRE_MAX_TOTAL);
     s->speaks_http = backend_set_wire(backend, s->wire);
     vec_init(&s->latest_runs, latest_run_free);
+    vec_init(&s->always_allowed, free);
     return s;
 }
 
@@ -68,6 +82,7 @@ void session_free(struct session *s)
     stats_free(s);
     vec_fini(&s->patterns);
     cJSON_Delete(s->state);
+    vec_fini(&s->always_allowed);
     vec_fini(&s->conversations);
     backend_free(s->backend);
     wire_free(s->wire); /* after the backend, which records into it to the end */

@@ -52,6 +52,9 @@ struct session {
     struct wire *wire;        /* the recent HTTP exchanges, for /raw; owned */
     bool speaks_http;         /* the backend records its exchanges in wire (not offline) */
     struct vec latest_runs;   /* each conversation's latest run (session.c) */
+    /* Whether function calls wait for the user's /allow (doc/commands.md#allow-deny): */
+    bool allow_functions;      /* --yes: they run without asking */
+    struct vec always_allowed; /* char *: functions the user allowed for the session (/allow --always) */
 };
 
 /* Takes ownership of backend and team. */
@@ -91,9 +94,21 @@ void session_error(struct session *s, const char *command, const char *fmt, ...)
 void session_team_changed(struct session *s);
 
 /* Answers calls that wait for confirmation: the one with tool_call_id, or
- * (NULL) all of them. A run goes on once all its calls are answered.
- * Returns false with *error set (a new string) when none waits. */
-bool session_confirm(struct session *s, const char *tool_call_id, bool allow, char **error);
+ * (NULL) all of them; each answer is a confirmation.answered event. With
+ * always, the functions allowed run without asking from now on, and their
+ * other waiting calls are allowed too. A run goes on once all its calls are
+ * answered. Returns false with *error set (a new string) when none waits. */
+bool session_confirm(struct session *s, const char *tool_call_id, bool allow, bool always, char **error);
+/* Whether the user allowed function name for the session (/allow --always). */
+bool session_always_allowed(const struct session *s, const char *name);
+
+/* A function call that waits for the user's answer. */
+struct waiting_call {
+    const char *run, *conversation, *agent, *name, *arguments, *tool_call_id;
+};
+/* The oldest call that waits for confirmation, in *out; false when none
+ * does. The strings are valid until the session next changes. */
+bool session_waiting_call(const struct session *s, struct waiting_call *out);
 
 /* Merges each "STATE: {...}" line of an agent's output into the shared
  * state (a `state` event each), when the profile asks for it. */

@@ -226,9 +226,10 @@ static void end_run(struct console *c, const char *run)
     }
 }
 
+/* A pane for agent; its title shows the model it runs on (chat --model: that one). */
 static void add_pane(struct console *c, const char *agent, const char *model)
 {
-    vec_push(&c->panes, pane_new(agent, model));
+    vec_push(&c->panes, pane_new(agent, c->opt->model ? c->opt->model : model));
     c->relayout = true;
 }
 
@@ -405,7 +406,8 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
             const char *reason = ev_str(ev, "reason");
             char *text;
             if (strcmp(reason, "confirmation") == 0)
-                text = xasprintf("%s waits for /allow or /deny (%s)", ev_str(ev, "name"), ev_str(ev, "tool_call_id"));
+                text = xasprintf("%s waits: y allow once, a allow always, n deny (or /allow, /deny %s)",
+                                 ev_str(ev, "name"), ev_str(ev, "tool_call_id"));
             else if (strcmp(reason, "handoff") == 0)
                 text =
                     xasprintf("stopped before the handoff to %s: %s", ev_str(ev, "next_agent"), ev_str(ev, "message"));
@@ -418,6 +420,15 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
         }
         if (strcmp(ev_str(ev, "reason"), "handoff") == 0 && (p = console_find_pane(c, ev_str(ev, "next_agent"))))
             pane_set_state(p, PANE_WAITING, "handoff", run); /* not thinking: it waits for your choice */
+    } else if (strcmp(type, "confirmation.answered") == 0) {
+        if (p) {
+            bool allowed = strcmp(ev_str(ev, "answer"), "allow") == 0;
+            char *text = xasprintf("%s %s%s", allowed ? "allowed" : "denied", ev_str(ev, "name"),
+                                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "always")) ? ", from now on" : "");
+            pane_add(p, BLOCK_NOTICE, NULL, "", text);
+            pane_set_state(p, PANE_THINKING, NULL, run);
+            free(text);
+        }
     } else if (strcmp(type, "run.done") == 0 || strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
         c->tokens_in += (int64_t)ev_num(usage, "prompt_tokens");
@@ -448,7 +459,8 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
     } else if (strcmp(type, "agent.updated") == 0) {
         if (p) {
             free(p->model);
-            p->model = xstrdup(ev_str(cJSON_GetObjectItemCaseSensitive(ev, "definition"), "model"));
+            p->model = xstrdup(c->opt->model ? c->opt->model
+                                             : ev_str(cJSON_GetObjectItemCaseSensitive(ev, "definition"), "model"));
             p->dirty = true;
         }
     } else if (strcmp(type, "agent.deleted") == 0) {
@@ -846,6 +858,25 @@ void console_submit(struct console *c, const char *line)
     console_mark(c);
 }
 
+bool console_answer_key(struct console *c, int key)
+{
+    struct waiting_call w;
+    char *error = NULL;
+    char *id;
+
+    if ((key != 'y' && key != 'a' && key != 'n') || !session_waiting_call(c->s, &w))
+        return false;
+    id = xstrdup(w.tool_call_id); /* the answer may free the call */
+    if (!session_confirm(c->s, id, key != 'n', key == 'a', &error)) {
+        console_say(c, ROLE_ERROR, "%s", error);
+        free(error);
+    }
+    free(id);
+    c->dirty_status = true;
+    console_mark(c);
+    return true;
+}
+
 /* ---- the loop ---------------------------------------------------------------- */
 
 static void on_esc_timeout(struct loop *loop, void *ud)
@@ -1131,6 +1162,13 @@ int console_run(struct session *s, const struct console_options *o)
                     s->team->agents.len ? "Type a message to begin; %s for help, /quit to leave"
                                         : "/agent create NAME makes an agent; %s for help, /quit to leave",
                     keys_of(ACTION_HELP));
+    }
+    /* What happened before the screen was up (the backend's warnings, a
+     * chat server that is down) is shown first. */
+    for (const cJSON *ev = o->early ? o->early->child : NULL; ev; ev = ev->next) {
+        char *line = cJSON_PrintUnformatted(ev);
+        on_event(&c, ev, line ? line : "{}");
+        cJSON_free(line);
     }
 
     c.stdin_watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, &c);

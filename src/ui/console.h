@@ -12,6 +12,8 @@ struct console_options {
     const char *base_url;     /* the backend's address for the status bar, or NULL */
     /* The keys of the actions, or NULL for the defaults. */
     const struct keymap *keys;
+    const cJSON *early;       /* events emitted before the screen was up (an array), shown first; may be NULL */
+    const char *model;        /* the model every agent runs on (chat --model), or NULL: each agent's own */
 };
 
 /* Runs the console on session until /quit; returns the exit status. */

@@ -32,6 +32,7 @@ static const struct key_doc key_map[] = {
     {-1, -1, "Ctrl-D", "on an empty line: quit (like /quit)"},
     {ACTION_REDRAW, -1, NULL, NULL},
     {ACTION_SUSPEND, -1, NULL, NULL},
+    {-1, -1, "y, a, n", "when a function call waits and the line is empty: allow it once, always, or deny it"},
     {-1, -1, "Ctrl-R", "search the history"},
     {-1, -1, "other keys",
      "edit the line with readline: Emacs keys by default; ~/.inputrc is read (set editing-mode vi)"},
@@ -440,7 +441,8 @@ void keys_feed(struct console *c, const char *bytes, size_t n)
         } else if (!pressed(c, control_key(ch))) {
             if (ch == '\t' && c->ov->open)
                 close_overlay(c);
-            else
+            /* A call that waits takes its answer from an empty line. */
+            else if (c->ov->open || !cmdline_is_empty() || !console_answer_key(c, ch))
                 to_readline(c, d + i, 1);
         }
         i++;

@@ -27,6 +27,7 @@ void statusbar_paint(struct console *c)
     attr_t bar = c->attrs[ROLE_STATUS];
     struct buf left = BUF_INIT, right = BUF_INIT, clean = BUF_INIT;
     size_t running = session_runs_in_flight(s), waiting = session_runs_waiting(s);
+    struct waiting_call asked;
     int cols = COLS, rw;
     WINDOW *w = c->status_win;
 
@@ -40,6 +41,17 @@ void statusbar_paint(struct console *c)
         draw_text(w, clean.data, clean.len, cols - 1, bar);
         buf_fini(&clean);
         wnoutrefresh(w);
+        return;
+    }
+    if (!c->message && session_waiting_call(s, &asked)) {
+        /* A call that waits for the user comes first: what, and the keys. */
+        buf_printf(&left, " %s wants to run %s %s: y allow once · a always · n deny (on an empty line) ", asked.agent,
+                   asked.name, asked.arguments);
+        draw_clean(&clean, buf_str(&left), true);
+        draw_text(w, clean.data, clean.len, cols, c->attrs[ROLE_WARNING] | A_REVERSE);
+        wnoutrefresh(w);
+        buf_fini(&left);
+        buf_fini(&clean);
         return;
     }
     buf_printf(&left, " %s", s->backend->ops->label);

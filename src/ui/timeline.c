@@ -272,6 +272,11 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
         else
             buf_printf(&text, "%s%s%s before %s's request (Enter shows what it will send)", ev_str(ev, "reason"),
                        *ev_str(ev, "spec") ? " " : "", ev_str(ev, "spec"), ev_str(ev, "agent"));
+    } else if (strcmp(type, "confirmation.answered") == 0) {
+        kind = "answer";
+        role = ROLE_WARNING;
+        buf_printf(&text, "%s %s %s%s", ev_str(ev, "answer"), ev_str(ev, "name"), ev_str(ev, "tool_call_id"),
+                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "always")) ? " (always)" : "");
     } else if (strncmp(type, "agent.", 6) == 0) {
         kind = "agent";
         role = ROLE_DIM;

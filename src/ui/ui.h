@@ -114,6 +114,9 @@ void console_select(struct console *c, int dir);
 bool console_timeline_focused(const struct console *c);
 bool console_set_theme(struct console *c, const char *name, char **error);
 struct pane *console_find_pane(struct console *c, const char *agent);
+/* y, a or n answers the oldest call that waits for confirmation (allow
+ * once, allow always, deny); returns false for another key or when none waits. */
+bool console_answer_key(struct console *c, int key);
 
 /* ---- draw.c: text in a window, clipped to columns ---- */
 /* Draws drawable UTF-8 text at the cursor in attr, at most cols columns;

@@ -30,6 +30,11 @@ input, {agent} the agent's name and {1}..{9} the groups of `when`.
 Rules are looked up under the agent's name (the model's name for a
 conversation started with `model`), then under "*". When nothing matches,
 the agent echoes: "This is AGENT. You said: INPUT".
+
+Chat completions carry no agent: the speaker is the one whose system
+message it is (set with set_speakers: system message -> agent name), else
+the model's name. There a handoff is a call of the function
+transfer_to_AGENT, the convention of clients that keep the history.
 """
 
 import copy
@@ -136,6 +141,7 @@ class Script:
         self._lock = threading.Lock()
         self._rules = {}   # name -> [Rule]
         self._source = {}  # name -> rules as posted
+        self._speakers = {}  # chat: system message -> agent name
 
     def update(self, mapping):
         """Sets the rules of the agents named in mapping (others are kept)."""
@@ -154,6 +160,25 @@ class Script:
         with self._lock:
             self._rules.clear()
             self._source.clear()
+            self._speakers.clear()
+
+    def set_speakers(self, mapping):
+        """Chat completions: a request whose system message is a key of
+        mapping is answered by the agent it names (others are kept)."""
+        if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+            raise ScriptError("expected an object mapping system messages to agent names")
+        with self._lock:
+            self._speakers.update(mapping)
+
+    def speakers(self):
+        with self._lock:
+            return dict(self._speakers)
+
+    def speaker(self, system, model):
+        """Who answers a chat completion: the agent whose system message
+        it is, else the model."""
+        with self._lock:
+            return self._speakers.get(system, model) if system is not None else model
 
     def dump(self):
         with self._lock:

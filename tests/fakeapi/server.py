@@ -132,6 +132,7 @@ OPERATIONS = {
     "agents_api_v1_conversations_history": lambda s, p, b: JsonReply(s.history(p["conversation_id"])),
     "agents_api_v1_conversations_messages": lambda s, p, b: JsonReply(s.messages(p["conversation_id"])),
     "chat_completion_v1_chat_completions_post": lambda s, p, b: ChatReply(s.chat(b), b.get("stream") is True),
+    "list_models_v1_models_get": lambda s, p, b: JsonReply(s.list_models()),
     "agents_completion_v1_agents_completions_post":
         lambda s, p, b: ChatReply(s.chat(b, agent_id=b["agent_id"]), b.get("stream") is True),
 }
@@ -157,6 +158,7 @@ class App:
         self.script = Script()
         self.store = Store(self.script, state_dir)
         self.faults = faults.Faults()
+        self.chat_split = True  # chat streams cut tool calls into several deltas
         self._lock = threading.Lock()
         self._seq = 0
         self.requests, self.rejections, self.violations = [], [], []
@@ -165,6 +167,7 @@ class App:
         self.store.reset()
         self.script.clear()
         self.faults.clear()
+        self.chat_split = True
         with self._lock:
             self.requests.clear()
             self.rejections.clear()
@@ -408,7 +411,7 @@ class Handler(BaseHTTPRequestHandler):
                 release()
         if isinstance(reply, ChatReply):
             if reply.stream:
-                frames = [sse.data_frame(c) for c in sse.chat_chunks(reply.completion)]
+                frames = [sse.data_frame(c) for c in sse.chat_chunks(reply.completion, app.chat_split)]
                 return self._send_stream(frames, fault, b'data: {"id":"unterminated\n\n')
             self._check(app.spec.validate_response(op, reply.completion), "%s %s" % (op.method, op.template))
             return self._send_json(200, reply.completion, fault)
@@ -576,6 +579,21 @@ class Handler(BaseHTTPRequestHandler):
                     return self._send_json(200, app.snapshot(name, (query.get("path") or [None])[-1]))
             if (method, name) == ("GET", "state"):
                 return self._send_json(200, app.store.dump())
+            if name == "models":
+                if method == "POST":
+                    app.store.set_models(body)
+                return self._send_json(200, app.store.models)
+            if name == "speakers":
+                if method == "POST":
+                    app.script.set_speakers(body)
+                return self._send_json(200, app.script.speakers())
+            if name == "chat":
+                if method == "POST":
+                    style = (body or {}).get("tool_calls")
+                    if style not in ("split", "whole"):
+                        raise ValueError('expected {"tool_calls": "split"} or {"tool_calls": "whole"}')
+                    app.chat_split = style == "split"
+                return self._send_json(200, {"tool_calls": "split" if app.chat_split else "whole"})
         except (ValueError, ScriptError) as e:
             return self._send_json(400, {"error": str(e)})
         return self._send_json(404, {"error": "no control endpoint %s %s" % (method, path)})

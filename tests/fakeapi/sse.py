@@ -11,7 +11,11 @@ handoff into started/done. Rebuilding the entries the way the official SDK
 does (concatenate per output_index) gives back the stored entries.
 
 Chat streams: data-only events of chat.completion.chunk objects, the last
-content chunk with finish_reason and usage, then `data: [DONE]`.
+content chunk with finish_reason and usage, then `data: [DONE]`. A tool call
+comes whole in one delta, as observed on Mistral's service, or split as
+OpenAI-compatible servers (vLLM, Ollama, llama.cpp) send it: the id and name
+in a first delta, the arguments in fragments after it, each with the call's
+`index`.
 """
 
 import json
@@ -102,8 +106,9 @@ def _entry_events(index, e):
     return [(d["type"], d) for d in out]
 
 
-def chat_chunks(completion):
-    """The data objects of a streamed chat completion, ending with "[DONE]"."""
+def chat_chunks(completion, split=False):
+    """The data objects of a streamed chat completion, ending with "[DONE]";
+    split: tool calls cut into several deltas."""
     choice = completion["choices"][0]
     message = choice["message"]
 
@@ -114,7 +119,19 @@ def chat_chunks(completion):
                 "usage": usage}
 
     out = [chunk({"role": "assistant", "content": ""})]
-    if message.get("tool_calls"):
+    if message.get("tool_calls") and split:
+        deltas = []
+        for call in message["tool_calls"]:
+            fn = call["function"]
+            deltas.append({"index": call["index"], "id": call["id"], "type": "function",
+                           "function": {"name": fn["name"], "arguments": ""}})
+            deltas += [{"index": call["index"], "function": {"arguments": piece}}
+                       for piece in fragments(fn["arguments"])]
+        for i, delta in enumerate(deltas):
+            last = i == len(deltas) - 1
+            out.append(chunk({"tool_calls": [delta]}, choice["finish_reason"] if last else None,
+                             completion["usage"] if last else None))
+    elif message.get("tool_calls"):
         # Each tool call whole in one delta, as observed on the service.
         calls = message["tool_calls"]
         for i, call in enumerate(calls):

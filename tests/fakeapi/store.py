@@ -35,6 +35,12 @@ _COMPLETION_ARGS = ("stop", "presence_penalty", "frequency_penalty", "temperatur
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
+# What GET /v1/models lists until a test says otherwise (/_fake/models).
+DEFAULT_MODELS = ("mistral-large-latest", "mistral-medium-latest", "mistral-small-latest")
+
+# The prefix of the functions a chat client offers for handoffs.
+TRANSFER = "transfer_to_"
+
 
 class ApiError(Exception):
     """A refusal: an HTTP status and the error body to send.
@@ -150,6 +156,7 @@ class Store:
         self.state_dir = state_dir
         self._lock = threading.RLock()
         self._busy = {}  # conversation id -> requests in progress
+        self.models = list(DEFAULT_MODELS)
         self._reset_state()
         if state_dir:
             self._load()
@@ -163,7 +170,31 @@ class Store:
         with self._lock:
             self._reset_state()
             self._busy.clear()
+            self.models = list(DEFAULT_MODELS)
             self._save()
+
+    # ---- models ---------------------------------------------------------------
+
+    def set_models(self, ids):
+        """The ids GET /v1/models lists from now on."""
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+            raise ValueError("expected a list of model ids")
+        with self._lock:
+            self.models = list(ids)
+
+    def list_models(self):
+        """A ModelList of base model cards, one per id."""
+        with self._lock:
+            ids = list(self.models)
+        caps = {"completion_chat": True, "function_calling": True, "reasoning": False, "completion_fim": False,
+                "fine_tuning": False, "vision": False, "ocr": False, "classification": False,
+                "moderation": False, "audio": False, "audio_transcription": False,
+                "audio_transcription_realtime": False, "audio_speech": False, "unified_resources": False}
+        return {"object": "list", "data": [
+            {"id": i, "object": "model", "created": 1756746619, "owned_by": "mistralai", "capabilities": caps,
+             "name": i, "description": "A model of the fake server.", "max_context_length": 32768,
+             "aliases": [], "deprecation": None, "deprecation_replacement_model": None,
+             "default_model_temperature": 0.3, "type": "base"} for i in ids]}
 
     # ---- ids -----------------------------------------------------------------
 
@@ -727,24 +758,31 @@ class Store:
     # ---- chat completions (stateless) --------------------------------------------------
 
     def chat(self, body, agent_id=None):
-        """POST /v1/chat/completions and /v1/agents/completions: the scripted
-        model answers the last message. Rules are looked up under the agent's
-        name (agents completions) or the model name (chat)."""
+        """POST /v1/chat/completions and /v1/agents/completions: the client
+        keeps the history, the scripted model answers its latest input.
+        Rules are looked up under the agent's name (agents completions), or
+        the agent whose system message it is, else the model's name (chat).
+        A handoff is a call of transfer_to_AGENT; a call needs its function
+        among the request's tools."""
         with self._lock:
             agent = self._agent_def(agent_id) if agent_id else None
             if agent_id and agent_id not in self.agents:
                 raise not_found("Agent", agent_id)
-            who = agent["name"] if agent else body["model"]
-            model = agent["model"] if agent else body["model"]
             messages = body["messages"]
-            last = messages[-1] if messages else {}
-            content = last.get("content")
-            if isinstance(content, list):
-                content = "".join(c.get("text", "") for c in content if isinstance(c, dict))
-            d = self.script.decide(who, content or "")
+            _check_chat_messages(messages)
+            system = next((_text(m.get("content")) for m in messages if m.get("role") == "system"), None)
+            who = agent["name"] if agent else self.script.speaker(system, body["model"])
+            model = agent["model"] if agent else body["model"]
+            d = self.script.decide(who, chat_latest_input(messages))
             calls = list(d.calls)
-            if d.handoff:  # chat has no handoffs: the client's convention is a function
-                calls.append(("transfer_to_" + d.handoff, "{}"))
+            if d.handoff:
+                calls.append((TRANSFER + d.handoff, "{}"))
+            offered = {t["function"]["name"] for t in body.get("tools") or []
+                       if t.get("type", "function") == "function"}
+            for name, _ in calls:
+                if name not in offered:
+                    raise ScriptError("%s calls %s, which the request does not offer among its tools (%s)"
+                                      % (who, name, ", ".join(sorted(offered)) or "none"))
             message = {"role": "assistant", "content": "", "tool_calls": None, "prefix": False}
             if calls:
                 message["tool_calls"] = [{"id": self.new_tool_call_id(), "type": "function",
@@ -756,8 +794,7 @@ class Store:
                 message["content"] = say if isinstance(say, str) else entry_text(
                     {"type": "message.output", "content": say})
                 finish = "stop"
-            prompt = sum(tokens(m.get("content") if isinstance(m.get("content"), str) else "")
-                         for m in messages)
+            prompt = sum(tokens(_text(m.get("content"))) for m in messages)
             completion = tokens(message["content"]) + sum(tokens(a) for _, a in calls)
             return {
                 "id": self.new_id(""), "object": "chat.completion", "model": model,
@@ -766,6 +803,64 @@ class Store:
                           "total_tokens": prompt + completion},
                 "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             }
+
+
+def _text(content):
+    """The text of a chat message's content: a string, or its text chunks."""
+    if isinstance(content, list):
+        return "".join(c.get("text", "") for c in content if isinstance(c, dict))
+    return content or ""
+
+
+def chat_latest_input(messages):
+    """What the model answers in a chat: the results of the tool calls just
+    made (joined by newlines), else the latest user message. A handoff's
+    result (transfer_to_...) is no input: the next agent answers what the
+    user asked."""
+    transfers = {c.get("id") for m in messages if m.get("role") == "assistant"
+                 for c in m.get("tool_calls") or [] if c["function"]["name"].startswith(TRANSFER)}
+    results = []
+    for m in reversed(messages):
+        if m.get("role") != "tool":
+            break
+        if m.get("tool_call_id") not in transfers:
+            results.append(_text(m.get("content")))
+    if results:
+        return "\n".join(reversed(results))
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return _text(m.get("content"))
+    return ""
+
+
+def _check_chat_messages(messages):
+    """Refuses histories the service refuses: a tool call without its
+    result right after it, a result that answers no call, a tool_call_id
+    that is not 9 characters of [a-zA-Z0-9], and a history that ends with
+    something other than a user or tool message."""
+    owed = []  # calls of the last assistant message still without a result
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role == "tool":
+            tcid = m.get("tool_call_id") or ""
+            if not re.fullmatch(r"[a-zA-Z0-9]{9}", tcid):
+                raise bad_request("Tool call id was %s but must be a-z, A-Z, 0-9, with a length of 9." % tcid,
+                                  kind="invalid_function_call", code="3280", extra={"raw_status_code": 400})
+            if tcid not in owed:
+                raise bad_request("messages[%d]: no tool call with id %s waits for a result" % (i, tcid))
+            owed.remove(tcid)
+            continue
+        if owed:
+            raise bad_request("Not the same number of function calls and responses (messages[%d] comes before "
+                              "the results of %s)" % (i, ", ".join(owed)))
+        if role == "assistant":
+            owed = [c.get("id") for c in m.get("tool_calls") or []]
+    if owed:
+        raise bad_request("Not the same number of function calls and responses (missing: %s)" % ", ".join(owed))
+    last = messages[-1].get("role") if messages else None
+    if last not in ("user", "tool") and not (last == "assistant" and messages[-1].get("prefix")):
+        raise bad_request("Expected last role User or Tool (or Assistant with prefix True) for serving but got %s"
+                          % last)
 
 
 # ---- helpers --------------------------------------------------------------------------

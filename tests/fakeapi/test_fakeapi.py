@@ -1086,6 +1086,10 @@ def concurrent_streams_finish_in_about_the_time_of_one(fake):
     eq(len({r.events()[0][0]["json"]["conversation_id"] for r in done}), 32, "32 conversations")
 
 
+PAYMENT_TOOL = {"type": "function", "function": {"name": "retrieve_payment_status", "parameters": {
+    "type": "object", "properties": {"transaction_id": {"type": "string"}}}}}
+
+
 @test
 def chat_completions_json_and_stream(fake):
     fake.control("POST", "script", {"mistral-large-latest": [
@@ -1095,15 +1099,130 @@ def chat_completions_json_and_stream(fake):
                                                     "messages": [{"role": "user", "content": "how much?"}]})
     eq((out["object"], out["choices"][0]["message"]["content"], out["choices"][0]["finish_reason"]),
        ("chat.completion", "Three hundred.", "stop"), "chat")
+    fake.control("POST", "chat", {"tool_calls": "whole"})
     r = fake.raw("POST", "/v1/chat/completions", {"model": "mistral-large-latest", "stream": True,
+                                                    "tools": [PAYMENT_TOOL],
                                                     "messages": [{"role": "user", "content": "payment status?"}]})
     events, tail = r.events()
     eq([ev["event"] for ev in events], [None] * len(events), "data-only events")
     eq((events[-1]["data"], tail), ("[DONE]", ""), "ends with [DONE]")
     last = events[-2]["json"]["choices"][0]
     eq((last["finish_reason"], last["delta"]["tool_calls"][0]["function"]["name"]),
-       ("tool_calls", "retrieve_payment_status"), "tool call")
+       ("tool_calls", "retrieve_payment_status"), "tool call whole in one delta")
     expect(events[-2]["json"]["usage"] is not None, "usage on the last chunk")
+
+
+def reassemble(events):
+    """The text and the tool calls of a streamed chat completion, put back
+    together the way a client must: per index, arguments concatenated."""
+    text, calls, finish = "", {}, None
+    for ev in events:
+        if ev["data"] == "[DONE]":
+            break
+        choice = ev["json"]["choices"][0]
+        finish = choice["finish_reason"] or finish
+        text += choice["delta"].get("content") or ""
+        for d in choice["delta"].get("tool_calls") or []:
+            c = calls.setdefault(d["index"], {"id": None, "name": None, "arguments": ""})
+            c["id"] = c["id"] or d.get("id")
+            c["name"] = c["name"] or d.get("function", {}).get("name")
+            c["arguments"] += d.get("function", {}).get("arguments") or ""
+    return text, [calls[i] for i in sorted(calls)], finish
+
+
+@test
+def chat_streams_split_tool_calls_across_deltas(fake):
+    fake.control("POST", "script", {"m": [{"calls": [
+        {"name": "retrieve_payment_status", "arguments": {"transaction_id": "T1001", "detail": "full please"}},
+        {"name": "retrieve_payment_status", "arguments": {"transaction_id": "T1002"}}]}]})
+    eq(fake.control("GET", "chat"), {"tool_calls": "split"}, "split by default")
+    r = fake.raw("POST", "/v1/chat/completions", {"model": "m", "stream": True, "tools": [PAYMENT_TOOL],
+                                                    "messages": [{"role": "user", "content": "status?"}]})
+    events, _ = r.events()
+    deltas = [d for ev in events[:-1] for d in ev["json"]["choices"][0]["delta"].get("tool_calls") or []]
+    expect(len(deltas) > 4, "the calls come in pieces: %s" % deltas)
+    expect(all("name" not in d.get("function", {}) for d in deltas if "id" not in d),
+           "the name only in a call's first delta")
+    text, calls, finish = reassemble(events)
+    eq(finish, "tool_calls", "finish_reason")
+    eq([(c["name"], json.loads(c["arguments"])) for c in calls],
+       [("retrieve_payment_status", {"transaction_id": "T1001", "detail": "full please"}),
+        ("retrieve_payment_status", {"transaction_id": "T1002"})], "the calls put back together")
+    expect(all(re.fullmatch(r"[a-zA-Z0-9]{9}", c["id"]) for c in calls), "tool call ids: %s" % calls)
+
+
+@test
+def chat_speakers_handoffs_and_the_latest_input(fake):
+    fake.control("POST", "script", {
+        "front": [{"when": "rate", "handoff": "ecb"}, {"say": "front here"}],
+        "ecb": [{"when": "rate\": \"(.*)\"", "say": "It was {1}."},
+                {"call": {"name": "get_rate", "arguments": {"year": "2023"}}}]})
+    eq(fake.control("POST", "speakers", {"You are the front desk.": "front", "You know ECB rates.": "ecb"}),
+       {"You are the front desk.": "front", "You know ECB rates.": "ecb"}, "speakers")
+    transfer = {"type": "function", "function": {"name": "transfer_to_ecb", "parameters": {"type": "object"}}}
+    get_rate = {"type": "function", "function": {"name": "get_rate", "parameters": {"type": "object"}}}
+    user = {"role": "user", "content": "What was the rate in 2023?"}
+    out = fake.ok("POST", "/v1/chat/completions", {"model": "m", "tools": [transfer], "messages": [
+        {"role": "system", "content": "You are the front desk."}, user]})
+    call = out["choices"][0]["message"]["tool_calls"][0]
+    eq(call["function"]["name"], "transfer_to_ecb", "a handoff is a transfer_to_ call")
+    history = [dict(out["choices"][0]["message"]),
+               {"role": "tool", "tool_call_id": call["id"], "name": "transfer_to_ecb", "content": "Transferred."}]
+    # The next agent answers the user's question, not the transfer's result.
+    out = fake.ok("POST", "/v1/chat/completions", {"model": "m", "tools": [get_rate], "messages": [
+        {"role": "system", "content": "You know ECB rates."}, user] + history})
+    call2 = out["choices"][0]["message"]["tool_calls"][0]
+    eq(call2["function"]["name"], "get_rate", "ecb calls its function")
+    history += [dict(out["choices"][0]["message"]),
+                {"role": "tool", "tool_call_id": call2["id"], "name": "get_rate", "content": '{"rate": "4.50%"}'}]
+    out = fake.ok("POST", "/v1/chat/completions", {"model": "m", "tools": [get_rate], "messages": [
+        {"role": "system", "content": "You know ECB rates."}, user] + history})
+    eq(out["choices"][0]["message"]["content"], "It was 4.50%.", "ecb answers the function's result")
+    # A handoff the request does not offer is the client's bug.
+    status, _, body = fake.call("POST", "/v1/chat/completions", {"model": "m", "messages": [
+        {"role": "system", "content": "You are the front desk."}, user]})
+    eq(status, 500, "status")
+    expect("transfer_to_ecb" in body["message"], body["message"])
+    eq(len(fake.control("GET", "rejections")), 1, "one rejection")
+
+
+@test
+def chat_histories_the_service_refuses(fake):
+    call = {"id": "abcDEF123", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    cases = [
+        ([{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": [call]}],
+         "Not the same number of function calls and responses"),
+        ([{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": [call]},
+          {"role": "user", "content": "y"}], "Not the same number of function calls and responses"),
+        ([{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "abcDEF123", "content": "r"}],
+         "messages[1]: no tool call with id abcDEF123 waits for a result"),
+        ([{"role": "user", "content": "x"}, {"role": "assistant", "content": "", "tool_calls": [call]},
+          {"role": "tool", "tool_call_id": "call_1", "content": "r"}],
+         "Tool call id was call_1 but must be a-z, A-Z, 0-9, with a length of 9."),
+        ([{"role": "user", "content": "x"}, {"role": "assistant", "content": "hi"}],
+         "Expected last role User or Tool (or Assistant with prefix True) for serving but got assistant"),
+    ]
+    for messages, message in cases:
+        status, _, body = fake.call("POST", "/v1/chat/completions", {"model": "m", "messages": messages})
+        eq(status, 400, "status for %s" % json.dumps(messages))
+        expect(body["message"].startswith(message), "%r does not start with %r" % (body["message"], message))
+    eq(len(fake.control("GET", "rejections")), len(cases), "each one a rejection")
+    status, _, body = fake.call("POST", "/v1/chat/completions", {"model": "m", "messages": [
+        {"role": "user", "content": "x", "name": "bob"}]})
+    eq((status, body["detail"][0]["loc"]), (422, ["body", "messages", 0, "name"]), "a field the spec lacks")
+
+
+@test
+def models_are_listed_and_can_be_set(fake):
+    out = fake.ok("GET", "/v1/models")
+    eq((out["object"], [m["id"] for m in out["data"]]),
+       ("list", ["mistral-large-latest", "mistral-medium-latest", "mistral-small-latest"]), "the default models")
+    eq(fake.control("POST", "models", ["llama3.2:latest"]), ["llama3.2:latest"], "set")
+    eq([m["id"] for m in fake.ok("GET", "/v1/models")["data"]], ["llama3.2:latest"], "listed")
+    fake.control("POST", "reset")
+    eq(len(fake.ok("GET", "/v1/models")["data"]), 3, "reset brings the defaults back")
+    status, _, _ = fake.call("GET", "/v1/models", key="wrong")
+    eq(status, 401, "the key is needed")
 
 
 @test

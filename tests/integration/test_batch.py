@@ -847,7 +847,7 @@ def agent_max_turns_overrides_the_team():
 
 
 def tool_profile(command, timeout=None):
-    fn = {"command": command}
+    fn = {"command": command, "auto": True}
     if timeout is not None:
         fn["timeout"] = timeout
     return write_profile({
@@ -1049,7 +1049,9 @@ def sigterm_cancels_the_run_with_status_130():
 
 def function_profile(functions, rules):
     """A profile with one agent t whose function tools are functions (name ->
-    definition) and whose offline rules are rules, then a catch-all."""
+    definition; an object is marked auto) and whose offline rules are rules,
+    then a catch-all."""
+    functions = {n: dict(f, auto=True) if isinstance(f, dict) else f for n, f in functions.items()}
     return write_profile({
         "agents": [{"name": "t",
                     "tools": [{"type": "function", "function": {"name": n}} for n in functions],
@@ -1062,7 +1064,7 @@ def function_profile(functions, rules):
 def function_as_a_bare_argv_and_final_newlines_dropped():
     path = function_profile({"today": ["printf", "2026-01-01\\n\\n"]},
                             [{"when": "^date", "call": {"name": "today"}}])
-    status, events, stderr = run(["-c", "/start t date please"], profile=path)
+    status, events, stderr = run(["--yes", "-c", "/start t date please"], profile=path)
     eq(status, 0, "exit status")
     eq(stderr, "", "stderr")
     eq(one(events, "function.result")["result"], "2026-01-01", "function.result result")
@@ -1073,7 +1075,7 @@ def function_as_a_bare_argv_and_final_newlines_dropped():
 def function_output_over_1_mib_is_cut_off():
     path = function_profile({"big": ["sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' x"]},
                             [{"when": "^big", "call": {"name": "big"}}])
-    status, events, stderr = run(["-c", "/start t big"], profile=path)
+    status, events, stderr = run(["--yes", "-c", "/start t big"], profile=path)
     eq(status, 0, "exit status")
     eq(stderr, "", "stderr")
     result = one(events, "function.result")["result"]
@@ -1100,7 +1102,8 @@ def function_that_closes_its_stdin_early_is_waited_for_without_spinning():
         "agents": [{"name": "t", "tools": [{"type": "function", "function": {"name": "slow"}}],
                     "offline": [{"when": "^big ", "call": {"name": "slow", "arguments": {"q": "{input}"}}},
                                 {"say": "got {input}"}]}],
-        "functions": {"slow": {"command": ["sh", "-c", "exec 0<&-; sleep 1; echo done"], "timeout": 25}},
+        "functions": {"slow": {"command": ["sh", "-c", "exec 0<&-; sleep 1; echo done"], "timeout": 25,
+                               "auto": True}},
     })
     batch = write_file("session.txt", "/start t %s\n" % text)
     result = run(["--batch", batch], profile=path)
@@ -1141,7 +1144,7 @@ def function_gets_no_file_descriptor_of_agentdeck():
     # open: it must see its stdin, stdout and stderr pipes and nothing else,
     # exactly what a child of this script with three pipes sees.
     listing = ["sh", "-c", "ls -l /proc/$$/fd"]
-    path = function_profile({"fds": listing}, [{"when": "^fds", "call": {"name": "fds"}}])
+    path = function_profile({"fds": {"command": listing}}, [{"when": "^fds", "call": {"name": "fds"}}])
     batch = write_file("session.txt", "/start t fds\n/agent list\n")
     status, events, stderr = result = run(["--batch", batch], profile=path)
     eq(status, 0, "exit status")

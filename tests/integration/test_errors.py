@@ -439,9 +439,15 @@ def unknown_backend():
 
 
 @test
-def backend_not_available_yet():
+def chat_backend_without_a_base_url():
     check_usage_error(["--backend", "chat", "--profile", lib.profile("support.json"), "-c", LATER],
-                      ["--backend chat", "offline"])
+                      ["--backend chat needs --base-url URL", "Ollama"])
+
+
+@test
+def model_without_the_chat_backend():
+    check_usage_error(["--backend", "offline", "--model", "m", "-c", LATER], ["--model is for --backend chat"])
+    check_usage_error(["--backend", "chat", "--model", "", "-c", LATER], ["--model", "empty"])
 
 
 @test
@@ -519,7 +525,7 @@ def function_output_that_is_not_utf8():
                     "offline": [{"when": "^bin", "call": {"name": "bin"}}, {"say": "got {input}"}]}],
         "functions": {"bin": ["printf", "ab\\377cd"]},
     })
-    status, events, stderr = run(["-c", "/start t bin"], profile=path)  # run() fails on invalid UTF-8
+    status, events, stderr = run(["--yes", "-c", "/start t bin"], profile=path)  # run() fails on invalid UTF-8
     eq(status, 0, "exit status")
     eq(one(events, "function.result")["result"], "ab\ufffdcd", "function.result result")
     eq(types(events)[-1], "run.done", "last event")
@@ -533,7 +539,7 @@ def function_output_with_a_nul_byte():
                     "offline": [{"when": "^nul", "call": {"name": "nul"}}, {"say": "got {input}"}]}],
         "functions": {"nul": ["printf", "abc\\000def"]},
     })
-    result = run(["-c", "/start t nul"], profile=path)
+    result = run(["--yes", "-c", "/start t nul"], profile=path)
     status, events, stderr = result
     eq(status, 0, "exit status")
     eq(stderr, "", "stderr")
@@ -583,7 +589,8 @@ def stdout_carries_only_events_whatever_happens():
     tools = write_profile({
         "agents": [{"name": "tooler", "tools": [{"type": "function", "function": {"name": "noisy"}}],
                     "offline": [{"when": "^go", "call": {"name": "noisy"}}, {"say": "after: {input}"}]}],
-        "functions": {"noisy": {"command": ["sh", "-c", "echo to-stdout-of-the-function; echo to-stderr >&2; exit 1"]}},
+        "functions": {"noisy": {"command": ["sh", "-c", "echo to-stdout-of-the-function; echo to-stderr >&2; exit 1"],
+                                "auto": True}},
     })
     batch = "\n".join([
         "/help", "/help agent", "/agent list", "/agent create x --description 'a \"quoted\"\\nline'",

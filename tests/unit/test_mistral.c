@@ -10,12 +10,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/api.h"
 #include "backend/mistral.h"
 #include "net/http.h"
 
 static void expect_message(long status, const char *body, const char *want)
 {
-    char *got = mistral_error_message(status, body);
+    char *got = api_error_message(status, body);
     assert_string_equal(got, want);
     free(got);
 }

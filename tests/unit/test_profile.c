@@ -179,8 +179,10 @@ static void test_function_errors(void **state)
          FILE_NAME ": functions.f.command: missing, expected an array of strings"},
         {"{'functions': {'f': {'command': 'ls'}}, 'agents': [{'name': 'a'}]}",
          FILE_NAME ": functions.f.command: expected a non-empty array of strings"},
-        {"{'functions': {'f': {'command': ['ls'], 'cmd': 1}}, 'agents': [{'name': 'a'}]}",
-         FILE_NAME ": functions.f.cmd: unknown field (expected one of command, timeout, description, parameters)"},
+        {"{'functions': {'f': {'command': ['ls'], 'cmd': 1}}, 'agents': [{'name': 'a'}]}", FILE_NAME
+         ": functions.f.cmd: unknown field (expected one of command, timeout, description, parameters, auto)"},
+        {"{'functions': {'f': {'command': ['ls'], 'auto': 'yes'}}, 'agents': [{'name': 'a'}]}",
+         FILE_NAME ": functions.f.auto: expected true or false"},
         {"{'functions': {'f': {'command': ['ls'], 'timeout': 0}}, 'agents': [{'name': 'a'}]}",
          FILE_NAME ": functions.f.timeout: expected a number > 0, got 0"},
         {"{'functions': {'f': {'command': ['ls'], 'timeout': -1.5}}, 'agents': [{'name': 'a'}]}",
@@ -962,7 +964,7 @@ static void test_function_forms(void **state)
                    "  'bare': ['date', '-u'],"
                    "  'abs': {'command': ['/bin/echo', 'hi'], 'timeout': 2.5, 'description': 'Says hi.',"
                    "          'parameters': {'type': 'object', 'properties': {'x': {'type': 'string'}}}},"
-                   "  'tiny': {'command': ['true'], 'timeout': 0.0001}"
+                   "  'tiny': {'command': ['true'], 'timeout': 0.0001, 'auto': true}"
                    "}, 'agents': [{'name': 'a'}]}");
     const struct function_def *fn;
     const cJSON *params;
@@ -974,6 +976,7 @@ static void test_function_forms(void **state)
     assert_string_equal(fn->argv[1], "-u");
     assert_null(fn->argv[2]);
     assert_int_equal(fn->timeout_ms, FUNCTION_DEFAULT_TIMEOUT_MS);
+    assert_false(fn->auto_allow); /* asks before it runs */
     assert_null(fn->description);
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(fn->parameters, "type")->valuestring, "object");
     assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(fn->parameters, "properties")));
@@ -987,6 +990,7 @@ static void test_function_forms(void **state)
 
     fn = team_find_function(team, "tiny");
     assert_int_equal(fn->timeout_ms, 1); /* rounded up, never 0 */
+    assert_true(fn->auto_allow);
     team_free(team);
 }
 

@@ -1,5 +1,5 @@
-/* The runner: function calls on the client, their failures, handoffs,
- * max_turns and runs side by side. */
+/* The runner: function calls on the client, their failures, asking the
+ * user before a call runs, handoffs, max_turns and runs side by side. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -21,10 +21,11 @@
 static const char *const team_json =
     "{\"max_turns\": 4,"
     " \"functions\": {"
-    "   \"ok\": [\"sh\", \"-c\", \"cat\"],"
-    "   \"slow\": {\"command\": [\"sleep\", \"5\"], \"timeout\": 0.3},"
-    "   \"crash\": [\"sh\", \"-c\", \"echo 'disk on fire' >&2; exit 3\"],"
-    "   \"missing\": [\"/nonexistent/agentdeck-tool\"]},"
+    "   \"ok\": {\"command\": [\"sh\", \"-c\", \"cat\"], \"auto\": true},"
+    "   \"slow\": {\"command\": [\"sleep\", \"5\"], \"timeout\": 0.3, \"auto\": true},"
+    "   \"crash\": {\"command\": [\"sh\", \"-c\", \"echo 'disk on fire' >&2; exit 3\"], \"auto\": true},"
+    "   \"missing\": {\"command\": [\"/nonexistent/agentdeck-tool\"], \"auto\": true},"
+    "   \"asked\": [\"sh\", \"-c\", \"cat\"]},"
     " \"agents\": ["
     "  {\"name\": \"caller\", \"tools\": [" FN_TOOL("ok") "," FN_TOOL("slow") "," FN_TOOL("crash") "," FN_TOOL("missing") "],"
     "   \"offline\": ["
@@ -34,6 +35,11 @@ static const char *const team_json =
     "     {\"when\": \"^crash\", \"call\": {\"name\": \"crash\"}},"
     "     {\"when\": \"^missing\", \"call\": {\"name\": \"missing\"}},"
     "     {\"call\": {\"name\": \"ok\", \"arguments\": {\"q\": \"{input}\"}}}]},"
+    "  {\"name\": \"asker\", \"tools\": [" FN_TOOL("asked") "],"
+    "   \"offline\": ["
+    "     {\"when\": \"^The user denied\", \"say\": \"denied\"},"
+    "     {\"when\": \"^\\\\{\", \"say\": \"ran {input}\"},"
+    "     {\"call\": {\"name\": \"asked\", \"arguments\": {\"q\": \"{input}\"}}}]},"
     "  {\"name\": \"ping\", \"handoffs\": [\"pong\"], \"offline\": [{\"handoff\": \"pong\"}]},"
     "  {\"name\": \"pong\", \"handoffs\": [\"ping\"], \"offline\": [{\"handoff\": \"ping\"}]},"
     "  {\"name\": \"talker\", \"offline\": [{\"say\": \"one two three four five six seven eight nine ten\"}]}]}";
@@ -164,6 +170,78 @@ static void cancel_stops_everything(void **state)
     harness_fini(&h);
 }
 
+/* A function the profile does not mark "auto" waits for the user. */
+static void a_call_waits_for_the_users_answer(void **state)
+{
+    struct harness h;
+    struct waiting_call w;
+    const cJSON *hit, *answer;
+    char *types;
+
+    harness_init(&h, team_json, 0);
+    harness_exec(&h, "/start asker one");
+    types = harness_types(&h);
+    assert_string_equal(types, "conversation.started message.input run.started function.call breakpoint.hit");
+    free(types);
+    hit = harness_event(&h, "breakpoint.hit", 0);
+    assert_string_equal(harness_str(hit, "reason"), "confirmation");
+    assert_string_equal(harness_str(hit, "asked_by"), "agentdeck");
+    assert_string_equal(harness_str(hit, "name"), "asked");
+    assert_int_equal(session_runs_waiting(h.session), 1);
+    assert_true(session_waiting_call(h.session, &w));
+    assert_string_equal(w.name, "asked");
+    assert_string_equal(w.arguments, "{\"q\":\"one\"}");
+    assert_string_equal(w.tool_call_id, harness_str(hit, "tool_call_id"));
+
+    /* Denied: the model is told, and answers without the result. */
+    assert_int_equal(harness_exec(&h, "/deny"), CMD_OK);
+    answer = harness_event(&h, "confirmation.answered", 0);
+    assert_string_equal(harness_str(answer, "answer"), "deny");
+    assert_null(cJSON_GetObjectItemCaseSensitive(answer, "always"));
+    assert_string_equal(harness_str(harness_event(&h, "function.result", 0), "result"),
+                        "The user denied the call to asked.");
+    assert_string_equal(harness_str(harness_event(&h, "message.output", 0), "content"), "denied");
+    assert_int_equal(harness_count(&h, "run.done"), 1);
+    assert_false(session_waiting_call(h.session, &w));
+
+    /* Allowed once: it runs, and the next call asks again. */
+    harness_exec(&h, "/start asker two");
+    assert_int_equal(harness_exec(&h, "/allow"), CMD_OK);
+    assert_string_equal(harness_str(harness_event(&h, "function.result", 1), "result"), "{\"q\":\"two\"}");
+    assert_string_equal(harness_str(harness_event(&h, "message.output", 1), "content"), "ran {\"q\":\"two\"}");
+    harness_exec(&h, "/start asker three");
+    assert_int_equal(harness_count(&h, "breakpoint.hit"), 3);
+
+    /* Allowed always: later calls of the function run without asking. */
+    assert_int_equal(harness_exec(&h, "/allow --always"), CMD_OK);
+    answer = harness_event(&h, "confirmation.answered", 2);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(answer, "always")));
+    assert_true(session_always_allowed(h.session, "asked"));
+    harness_exec(&h, "/start asker four");
+    assert_int_equal(harness_count(&h, "breakpoint.hit"), 3);
+    assert_int_equal(harness_count(&h, "run.done"), 4);
+
+    /* Nothing waits: /allow says so. */
+    assert_int_equal(harness_exec(&h, "/allow"), CMD_FAILED);
+    assert_string_equal(harness_str(harness_event(&h, "error", 0), "message"),
+                        "no function call waits for confirmation");
+    harness_fini(&h);
+}
+
+/* --yes: nothing asks. */
+static void allow_functions_runs_without_asking(void **state)
+{
+    struct harness h;
+
+    harness_init(&h, team_json, 0);
+    h.session->allow_functions = true;
+    harness_exec(&h, "/start asker one");
+    assert_int_equal(harness_count(&h, "breakpoint.hit"), 0);
+    assert_int_equal(harness_count(&h, "confirmation.answered"), 0);
+    assert_int_equal(harness_count(&h, "run.done"), 1);
+    harness_fini(&h);
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -175,6 +253,8 @@ int main(void)
         cmocka_unit_test(max_turns_is_a_run_error),
         cmocka_unit_test(runs_share_one_loop),
         cmocka_unit_test(cancel_stops_everything),
+        cmocka_unit_test(a_call_waits_for_the_users_answer),
+        cmocka_unit_test(allow_functions_runs_without_asking),
     };
     /* clang-format on */
     return cmocka_run_group_tests_name("runner", tests, NULL, NULL);
