@@ -31,8 +31,9 @@ struct backend_reply {
     /* Something the user should know that is not a failure (a retry). May be NULL. */
     void (*warning)(void *ud, const char *message);
     /* The backend started a conversation of its own (remote_id) for this
-     * one, replacing parent (another agent's), with carried entries taken
-     * over. May be NULL. */
+     * one, replacing parent (another agent's; NULL for the first), with
+     * carried entries taken over; conv->remote_span says how its entries
+     * line up with the local ones. May be NULL. */
     void (*remote_started)(void *ud, const char *remote_id, const char *parent, size_t carried);
 };
 

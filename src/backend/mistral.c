@@ -398,7 +398,7 @@ static bool conv_event(struct api_call *c, const char *type, const cJSON *data)
         if (id) {
             free(call->conv->remote_id);
             call->conv->remote_id = xstrdup(id);
-            if (call->starting && call->parent && call->reply.remote_started)
+            if (call->starting && call->reply.remote_started)
                 call->reply.remote_started(call->reply.ud, id, call->parent, call->carried);
         }
     } else if (strcmp(type, "message.output.delta") == 0) {

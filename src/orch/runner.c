@@ -532,12 +532,18 @@ static void on_remote_started(void *ud, const char *remote_id, const char *paren
 {
     struct run *run = ud;
     cJSON *fields = cJSON_CreateObject();
+    cJSON *span;
 
     run_add_context(run, fields);
-    /* Another agent takes the conversation on: to the user it stays one. */
+    /* The first server conversation, or another agent taking the
+     * conversation on: to the user it stays one. Resume reads it back. */
     cJSON_AddStringToObject(fields, "server_conversation", remote_id);
-    cJSON_AddStringToObject(fields, "server_parent", parent);
+    if (parent)
+        cJSON_AddStringToObject(fields, "server_parent", parent);
     cJSON_AddNumberToObject(fields, "carried", (double)carried);
+    span = cJSON_AddObjectToObject(fields, "span");
+    cJSON_AddNumberToObject(span, "local", (double)run->conv->remote_span.first);
+    cJSON_AddNumberToObject(span, "server", (double)run->conv->remote_span.carried);
     event_emit(&run->s->events, "conversation.started", fields);
 }
 

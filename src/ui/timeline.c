@@ -176,7 +176,10 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
     } else if (strcmp(type, "conversation.started") == 0) {
         kind = "conv";
         role = ROLE_DIM;
-        if (*ev_str(ev, "server_conversation"))
+        if (*ev_str(ev, "server_conversation") && !*ev_str(ev, "server_parent"))
+            buf_printf(&text, "%s is server conversation %s", ev_str(ev, "conversation"),
+                       ev_str(ev, "server_conversation"));
+        else if (*ev_str(ev, "server_conversation"))
             buf_printf(&text, "%s now on server conversation %s (context carried: %.0f entries)",
                        ev_str(ev, "conversation"), ev_str(ev, "server_conversation"), ev_num(ev, "carried"));
         else if (*ev_str(ev, "parent"))
