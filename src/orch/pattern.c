@@ -26,6 +26,7 @@ struct task {
     char *input; /* the text it was given */
     struct conversation *conv;
     struct run *run;
+    char *run_id;   /* its latest run's id, once it has one */
     uint64_t timer; /* its time limit, or 0 */
     bool started, finished, failed;
     char *output; /* when done */
@@ -65,6 +66,7 @@ static void task_free(void *item)
         loop_timer_cancel(t->p->s->loop, t->timer);
     free(t->step);
     free(t->agent);
+    free(t->run_id);
     free(t->input);
     free(t->output);
     free(t->error);
@@ -113,6 +115,8 @@ static void emit_step(const struct task *t, const char *status, const char *mess
     cJSON_AddStringToObject(fields, "agent", t->agent);
     if (t->conv)
         cJSON_AddStringToObject(fields, "conversation", t->conv->id);
+    if (t->run_id)
+        cJSON_AddStringToObject(fields, "run", t->run_id);
     if (t->p->params.kind == PATTERN_DECOMPOSE) {
         cJSON_AddNumberToObject(fields, "level", t->level);
         if (t->parent)
@@ -270,6 +274,8 @@ static void task_run_as(struct task *t, struct conversation *conv, const char *t
     t->conv = conv;
     p->running++;
     t->run = session_send(p->s, &t->conv, agent, text, format);
+    free(t->run_id);
+    t->run_id = xstrdup(run_id_of(t->run));
     emit_step(t, t->combining ? "combining" : "started", NULL);
     run_watch(t->run, on_task_ended, t);
     if (p->params.timeout_ms > 0)

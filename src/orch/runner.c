@@ -97,6 +97,11 @@ void run_free(struct run *run)
     free(run);
 }
 
+const char *run_id_of(const struct run *run)
+{
+    return run->id;
+}
+
 void run_add_context(const struct run *run, cJSON *fields)
 {
     cJSON_AddStringToObject(fields, "conversation", run->conv->id);

@@ -7,8 +7,8 @@
 #include "orch/session.h"
 
 /* Starts a run of agent on conv, whose newest entries (from first_new on)
- * are the inputs; response_format (may be NULL) asks for a JSON answer. The run registers itself in s->runs and emits run.started
- * now and run.done or run.error when it ends. */
+ * are the inputs; response_format (may be NULL) asks for a JSON answer. The run registers itself in s->runs and emits
+ * run.started now and run.done or run.error when it ends. */
 struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new,
                       const cJSON *response_format);
 /* How a run ended, for whoever watches it (patterns). */
@@ -33,6 +33,8 @@ void run_cancel(struct run *run, const char *why);
 void runner_reap(struct session *s);
 void run_free(struct run *run);
 
+/* The run's id ("r3"). */
+const char *run_id_of(const struct run *run);
 /* Adds conversation, agent and run fields common to events. */
 void run_add_context(const struct run *run, cJSON *fields);
 /* Emits an entry event for e in conv (run may be NULL). */
