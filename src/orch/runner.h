@@ -7,8 +7,8 @@
 #include "orch/session.h"
 
 /* Starts a run of agent on conv, whose newest entries (from first_new on)
- * are the inputs; response_format (may be NULL) asks for a JSON answer. The run registers itself in s->runs and emits
- * run.started now and run.done or run.error when it ends. */
+ * are the inputs; response_format (may be NULL) asks for a JSON answer. The run registers itself in s->runs and emits run.started
+ * now and run.done or run.error when it ends. */
 struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new,
                       const cJSON *response_format);
 /* How a run ended, for whoever watches it (patterns). */
