@@ -52,6 +52,10 @@ struct backend_request {
     size_t nconfirmations;
     const cJSON *response_format; /* a ResponseFormat the answer must follow (JSON schema), or NULL */
     bool client_handoffs;         /* agentdeck must carry out handoffs (the debugger stops at them) */
+    /* The request goes on with one that a crash cut off: a backend that
+     * keeps conversations first picks up what its server finished since,
+     * and sends nothing the server already holds (orch/resume.h). */
+    bool resume;
 };
 
 /* What backend_query() asks the server about its conversations. */
@@ -89,6 +93,9 @@ struct backend_ops {
      * backend is freed first, done is never called. */
     void (*query)(struct backend *b, enum backend_query q, const char *remote_id, int page, backend_queried_fn *done,
                   void *ud);
+    /* Optional: an entry of a session rebuilt from its journal, so that
+     * the ids the backend makes from now on do not repeat its ids. */
+    void (*restore)(struct backend *b, const struct entry *e);
 };
 
 /* The base of every backend; implementations embed it first. */

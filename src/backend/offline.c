@@ -260,12 +260,27 @@ static void offline_free(struct backend *b)
     free(ob);
 }
 
+/* Tool call ids go on after the highest of a rebuilt session. */
+static void offline_restore(struct backend *b, const struct entry *e)
+{
+    struct offline_backend *ob = (struct offline_backend *)b;
+    unsigned long long n;
+
+    if (e->type == ENTRY_FUNCTION_CALL && e->tool_call_id && strlen(e->tool_call_id) == 9 &&
+        strncmp(e->tool_call_id, "of", 2) == 0 && strspn(e->tool_call_id + 2, "0123456789") == 7) {
+        n = strtoull(e->tool_call_id + 2, NULL, 10);
+        if (n > ob->next_tool_call)
+            ob->next_tool_call = n;
+    }
+}
+
 static const struct backend_ops offline_ops = {
     .name = "offline",
     .label = "offline (scripted)",
     .request = offline_request,
     .cancel = offline_cancel,
     .free = offline_free,
+    .restore = offline_restore,
 };
 
 struct backend *offline_backend_new(struct loop *loop, double words_per_second)

@@ -47,4 +47,11 @@ enum cmd_status cmd_break(struct cmd_call *call);
 enum cmd_status cmd_breaks(struct cmd_call *call);
 enum cmd_status cmd_unbreak(struct cmd_call *call);
 
+/* /sessions and /retry (src/cmd/sessions.c). */
+enum cmd_status cmd_sessions(struct cmd_call *call);
+enum cmd_status cmd_retry(struct cmd_call *call);
+/* Whether line may run while a recorded session is replayed; if not, *why
+ * says so (a new string). */
+bool cmd_allowed_in_replay(const char *line, char **why);
+
 #endif

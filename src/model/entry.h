@@ -48,5 +48,12 @@ struct entry *entry_clone(const struct entry *e);
 void entry_free(struct entry *e);
 /* Adds the entry's fields (not seq/ts/type) to obj, as documented in doc/events.md. */
 void entry_add_fields(const struct entry *e, cJSON *obj);
+/* The entry that an entry event (or an item of conversation.history)
+ * describes: the inverse of entry_add_fields. Returns a new entry, or NULL
+ * when obj has no entry type or no entry_id. */
+struct entry *entry_from_json(const cJSON *obj);
+/* Makes the next new ids come after id when it is one of agentdeck's own
+ * ("msg_0012"), so that a session rebuilt from its journal makes no id twice. */
+void entry_serial_note(const char *id);
 
 #endif

@@ -42,6 +42,8 @@ struct session {
     int syncing;              /* team changes being carried to the backend */
     int queries;              /* questions to the backend (/conversation) awaiting answers */
     unsigned async_failures;  /* agent syncs and backend questions that failed, ever */
+    struct vec unfinished;    /* what a crash cut off, for /retry: struct unfinished * (orch/resume.h) */
+    bool replay;              /* a recorded session is replayed: commands that change it are refused */
 };
 
 /* Takes ownership of backend and team. */

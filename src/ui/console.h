@@ -9,6 +9,11 @@ struct console_options {
     const char *profile_path; /* may be NULL */
     const char *theme;        /* --theme NAME|FILE, or NULL for the default */
     const char *base_url;     /* the backend's address for the status bar, or NULL */
+    /* --resume: the events to show before the live ones (struct journal_line *) */
+    const struct vec *history;
+    /* --replay: the recorded events to play (struct journal_line *), and how fast */
+    const struct vec *replay;
+    double speed;
 };
 
 /* Runs the console on session until /quit; returns the exit status. */
