@@ -379,8 +379,8 @@ static bool add_journal(struct session *session, const struct resume_source *res
                         const char *base_url, char **dir)
 {
     char *error = NULL;
-    struct journal *j = resumed ? journal_reopen(resumed->dir, resumed->journal.torn, &error)
-                                : journal_open(session->id, &error);
+    struct journal *j =
+        resumed ? journal_reopen(resumed->dir, resumed->journal.torn, &error) : journal_open(session->id, &error);
 
     if (!j) {
         fprintf(stderr, resumed ? "agentdeck: %s\n" : "agentdeck: warning: %s; going on without a journal\n", error);
@@ -603,9 +603,8 @@ int main(int argc, char **argv)
     team = NULL; /* the session has it */
     free(session_id);
     session->deltas = o.deltas;
-    if (!o.no_journal &&
-        !add_journal(session, o.resuming ? &resumed : NULL, profile_path,
-                     strcmp(backend->ops->name, "mistral") == 0 ? o.base_url : NULL, &journal_dir)) {
+    if (!o.no_journal && !add_journal(session, o.resuming ? &resumed : NULL, profile_path,
+                                      strcmp(backend->ops->name, "mistral") == 0 ? o.base_url : NULL, &journal_dir)) {
         session_free(session);
         goto out;
     }

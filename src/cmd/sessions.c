@@ -144,9 +144,8 @@ bool cmd_allowed_in_replay(const char *line, char **why)
         }
     }
     n = strcspn(line, " \t");
-    *why = xasprintf("%.*s: a replay only shows what was recorded, and this would change it (commands that only "
-                     "look work: /history, /agent show, /branches ...; agentdeck --resume SESSION goes on with a "
-                     "session)",
+    *why = xasprintf("%.*s would change the session: a replay only shows it (commands that look, such as "
+                     "/history, work)",
                      (int)(n > 40 ? 40 : n), *line == '/' || *line == '@' ? line : "text");
     return false;
 }

@@ -29,6 +29,7 @@ static const struct key_doc key_map[] = {
     {"Ctrl-L", "redraw the screen"},
     {"Ctrl-Z", "suspend agentdeck (the shell's fg brings it back)"},
     {"Ctrl-R", "search the history"},
+    {"Space, n, +, -", "--replay, on an empty line: pause and go on, play the next event, faster, slower"},
     {"other keys", "edit the line with readline: Emacs keys by default; ~/.inputrc is read (set editing-mode vi)"},
     {NULL, NULL},
 };
@@ -367,6 +368,13 @@ void keys_feed(struct console *c, const char *bytes, size_t n)
                 close_overlay(c);
                 break;
             }
+            /* fall through */
+        case ' ':
+        case 'n':
+        case '+':
+        case '-':
+            if (ch != 'q' && !c->ov->open && cmdline_is_empty() && console_replay_key(c, ch))
+                break;
             /* fall through */
         default:
             to_readline(c, d + i, 1);

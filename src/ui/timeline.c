@@ -191,6 +191,18 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
         kind = "run";
         role = ROLE_DIM;
         buf_printf(&text, "%s started in %s", ev_str(ev, "run"), ev_str(ev, "conversation"));
+        if (*ev_str(ev, "retry_of"))
+            buf_printf(&text, ", going on with %s", ev_str(ev, "retry_of"));
+    } else if (strcmp(type, "run.interrupted") == 0) {
+        kind = "cut";
+        role = ROLE_WARNING;
+        buf_printf(&text, "%s was in flight when agentdeck stopped: /retry goes on with it", ev_str(ev, "run"));
+    } else if (strcmp(type, "session.resumed") == 0) {
+        kind = "resume";
+        role = ROLE_HANDOFF;
+        buf_printf(&text, "session %s resumed from %.0f events; %d run%s cut off", ev_str(ev, "session"),
+                   ev_num(ev, "events"), cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "interrupted")),
+                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "interrupted")) == 1 ? "" : "s");
     } else if (strcmp(type, "function.call") == 0) {
         kind = "call";
         role = ROLE_TOOL;

@@ -77,6 +77,9 @@ struct console {
     enum theme_role message_role;
     char *hint; /* completion matches, until the next key */
     int64_t tokens_in, tokens_out;
+    bool quiet;               /* events of the past: no overlays, no status messages */
+    struct replay *replay;    /* --replay: the player, or NULL */
+    struct rebuild *replayed; /* --replay: the session as far as it has played */
 
     SCREEN *screen;
     uint64_t stdin_watch, stderr_watch;
@@ -114,6 +117,9 @@ void console_select(struct console *c, int dir);
 bool console_timeline_focused(const struct console *c);
 bool console_set_theme(struct console *c, const char *name, char **error);
 struct pane *console_find_pane(struct console *c, const char *agent);
+/* --replay, on an empty line: Space, n, + or - drive the player; returns
+ * false for any other key. */
+bool console_replay_key(struct console *c, int ch);
 
 /* ---- draw.c: text in a window, clipped to columns ---- */
 /* Draws drawable UTF-8 text at the cursor in attr, at most cols columns;
