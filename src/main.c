@@ -231,7 +231,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             return -1;
         }
     }
-    if (optind < argc && o->resuming && !o->resume && !o->profile) {
+    if (optind < argc && o->resuming && !o->resume) {
         o->resume = argv[optind++]; /* --resume SESSION */
     } else if (optind < argc) {
         if (o->profile) {
