@@ -498,7 +498,7 @@ static void feed(struct console *c, const cJSON *ev, const char *line)
         }
     } else if (strcmp(type, "agent.deleted") == 0) {
         remove_pane(c, agent);
-    } else if (!c->quiet && !c->replay) {
+    } else if (!c->quiet && !c->past) {
         show_answer(c, type, ev);
     }
     console_mark(c);
@@ -526,7 +526,9 @@ static void on_replayed(void *ud, const cJSON *ev, const char *line)
 {
     struct console *c = ud;
     rebuild_event(c->replayed, ev);
+    c->past = true;
     feed(c, ev, line);
+    c->past = false;
     if (replay_finished(c->replay))
         console_say(c, ROLE_TEXT, "The replay is over (%zu events); /quit leaves", replay_length(c->replay));
 }

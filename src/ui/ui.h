@@ -77,7 +77,8 @@ struct console {
     enum theme_role message_role;
     char *hint; /* completion matches, until the next key */
     int64_t tokens_in, tokens_out;
-    bool quiet;               /* events of the past: no overlays, no status messages */
+    bool quiet;               /* resumed events of the past: no overlays, no status messages */
+    bool past;                /* a replayed event: no overlay (the answers of live commands have one) */
     struct replay *replay;    /* --replay: the player, or NULL */
     struct rebuild *replayed; /* --replay: the session as far as it has played */
 
