@@ -29,7 +29,7 @@ static const struct key_doc key_map[] = {
     {"Ctrl-L", "redraw the screen"},
     {"Ctrl-Z", "suspend agentdeck (the shell's fg brings it back)"},
     {"Ctrl-R", "search the history"},
-    {"Space, n, +, -", "--replay, on an empty line: pause and go on, play the next event, faster, slower"},
+    {"Space n + -", "--replay, on an empty line: pause and go on, play the next event, faster, slower"},
     {"other keys", "edit the line with readline: Emacs keys by default; ~/.inputrc is read (set editing-mode vi)"},
     {NULL, NULL},
 };
