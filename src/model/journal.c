@@ -327,7 +327,8 @@ void journal_list_sessions(struct vec *ids)
         closedir(d);
     free(root);
     /* Session ids start with their UTC start time: by name is by age. */
-    qsort(ids->items, ids->len, sizeof(void *), compare_names);
+    if (ids->len > 1)
+        qsort(ids->items, ids->len, sizeof(void *), compare_names);
 }
 
 bool journal_locate(const char *name, char **dir, char **events, char **error)
