@@ -180,7 +180,7 @@ static void journal_write(void *ud, const cJSON *ev, const char *line)
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
 
     if (fputs(line, j->fp) == EOF || fputc('\n', j->fp) == EOF || fflush(j->fp) == EOF ||
-        (j->sync && cJSON_IsString(type) && is_boundary(type->valuestring) && fsync(fileno(j->fp)) < 0)) {
+        (j->sync && cJSON_IsString(type) && is_boundary(type->valuestring) && fdatasync(fileno(j->fp)) < 0)) {
         if (!j->failed)
             fprintf(stderr, "agentdeck: %s: cannot write the journal: %s\n", j->path, strerror(errno));
         j->failed = true;
