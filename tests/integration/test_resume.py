@@ -208,6 +208,27 @@ def a_delegation_goes_on_with_the_subtasks_not_done():
 
 
 @test
+def a_pattern_stopped_between_two_steps_starts_the_next_on_retry():
+    whole = run(["-c", PIPELINE, "-c", "/history c1"], profile=team())
+    first = run(["-c", PIPELINE], profile=team())
+    path, journal = read_journal(first.state_home)
+    # Cut the journal just after step 1's end: the stop came before step 2 began.
+    cut = [i for i, e in enumerate(journal) if e["type"] == "pattern.step" and e["status"] == "done"][0]
+    with open(path) as f:
+        lines = f.read().split("\n")
+    with open(path, "w") as f:
+        f.write("\n".join(lines[:cut + 1]) + "\n")
+    status, events, stderr = resume(first.state_home, ["/retry", "/history c1"], first_seq=cut + 2)
+    eq(status, 0, "exit status (stderr: %s)" % stderr)
+    eq(events[0]["interrupted"], [], "no run was in flight")
+    waiting = of_type(events, "pattern.step")[0]
+    eq((waiting["step"], waiting["status"]), ("2", "waiting"), "step 2 waits for /retry")
+    eq([(s["step"], s["status"]) for s in of_type(events, "pattern.step")][1:],
+       [("2", "started"), ("2", "done"), ("3", "started"), ("3", "done")], "then steps 2 and 3 run")
+    eq(entries_of(events), entries_of(whole.events), "the same entries as the uninterrupted run")
+
+
+@test
 def function_calls_whose_results_were_lost_run_again():
     whole = run(["-c", "/start lookup the sky", "-c", "/history c1"], profile=team())
     eq(whole.status, 0, "exit status")

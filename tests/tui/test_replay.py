@@ -55,7 +55,7 @@ def a_replay_ends_on_the_same_screen_as_the_original():
     state = lib.tmpdir("state")
     original = record_demo(state)
     with Screen(["--replay", os.path.basename(os.path.dirname(lib.journals(state)[0])), "--speed", "1000"],
-                state_home=state, env={"MISTRAL_API_KEY": None, "http_proxy": "http://127.0.0.1:9"}) as s:
+                state_home=state) as s:
         s.wait_for("REPLAY done", "the replay to end", timeout=20)
         s.wait_for("The replay is over", "the message that says so")
         replayed = s.lines()
