@@ -56,6 +56,10 @@ struct backend_request {
      * keeps conversations first picks up what its server finished since,
      * and sends nothing the server already holds (orch/resume.h). */
     bool resume;
+    /* With resume: the id of the reply the crash cut in the middle (its
+     * pieces are in the journal), for a backend that makes its own ids to
+     * give the reply again; or NULL. */
+    const char *resume_entry_id;
 };
 
 /* What backend_query() asks the server about its conversations. */

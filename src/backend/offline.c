@@ -198,7 +198,10 @@ static struct backend_call *offline_request(struct backend *b, const struct back
     rule = match_rule(agent, input, groups);
 
     if (!rule || rule->action == OFFLINE_SAY) {
-        e = entry_new(ENTRY_MESSAGE_OUTPUT, agent->name);
+        /* A reply the crash cut off streams again with its id. */
+        e = req->resume && req->resume_entry_id
+                ? entry_new_with_id(ENTRY_MESSAGE_OUTPUT, agent->name, req->resume_entry_id)
+                : entry_new(ENTRY_MESSAGE_OUTPUT, agent->name);
         if (rule)
             call->text = offline_expand(rule->say, input, agent->name, (const char *const *)groups);
         else

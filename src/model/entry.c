@@ -47,6 +47,16 @@ struct entry *entry_new(enum entry_type type, const char *agent)
     return e;
 }
 
+struct entry *entry_new_with_id(enum entry_type type, const char *agent, const char *id)
+{
+    struct entry *e = xcalloc(1, sizeof *e);
+    e->type = type;
+    e->id = xstrdup(id);
+    e->agent = xstrdup(agent);
+    e->created_ms = clock_wall_ms();
+    return e;
+}
+
 struct entry *entry_clone(const struct entry *e)
 {
     struct entry *c = xcalloc(1, sizeof *c);

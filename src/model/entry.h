@@ -43,6 +43,8 @@ int entry_type_from_name(const char *name);
 
 /* Returns a new, empty entry of type with a fresh id; free with entry_free(). */
 struct entry *entry_new(enum entry_type type, const char *agent);
+/* The same with the given id, which takes no new serial number. */
+struct entry *entry_new_with_id(enum entry_type type, const char *agent, const char *id);
 /* Returns a deep copy (same id); the caller frees it. */
 struct entry *entry_clone(const struct entry *e);
 void entry_free(struct entry *e);

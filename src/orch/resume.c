@@ -25,6 +25,7 @@ void unfinished_free(void *item)
     free(u->pattern);
     free(u->step);
     free(u->agent);
+    free(u->streamed);
     cJSON_Delete(u->response_format);
     free(u);
 }
@@ -50,7 +51,7 @@ static bool retry_one(struct session *s, struct unfinished *u, char **error)
             *error = xasprintf("%s cannot go on: its conversation %s is gone", u->run, u->conversation);
             return false;
         }
-        if (!(run = run_retry(s, conv, u->first_entry, u->response_format, u->run, error)))
+        if (!(run = run_retry(s, conv, u->first_entry, u->response_format, u->run, u->streamed, error)))
             return false;
     }
     return !u->go || u->go(u->ud, run, error);
@@ -217,6 +218,7 @@ struct run_record {
     char *output;       /* its last reply */
     char *message;      /* why it failed */
     char *retried_by;   /* the run that went on with it */
+    char *streaming;    /* the reply it was streaming, until it came whole */
 };
 
 struct pattern_record {
@@ -241,6 +243,7 @@ static void run_record_free(void *item)
     free(r->output);
     free(r->message);
     free(r->retried_by);
+    free(r->streaming);
     free(r);
 }
 
@@ -487,6 +490,8 @@ static void rebuild_entry(struct rebuild *rb, const cJSON *ev)
             replace(&c->remote_agent, e->next_agent);
     } else if (e->type == ENTRY_MESSAGE_OUTPUT && r) {
         replace(&r->output, e->content ? e->content : "");
+        if (r->streaming && strcmp(r->streaming, e->id) == 0)
+            replace(&r->streaming, NULL);
     }
 }
 
@@ -567,6 +572,12 @@ void rebuild_event(struct rebuild *rb, const cJSON *ev)
         return;
     if (entry_type_from_name(type) >= 0) {
         rebuild_entry(rb, ev);
+    } else if (strcmp(type, "message.output.delta") == 0) {
+        struct run_record *r = find_run(rb, str(ev, "run"));
+        if (r && str(ev, "entry_id")) {
+            replace(&r->streaming, str(ev, "entry_id"));
+            entry_serial_note(str(ev, "entry_id")); /* its id is taken */
+        }
     } else if (strcmp(type, "conversation.started") == 0) {
         rebuild_conversation(rb, ev);
     } else if (strncmp(type, "run.", 4) == 0) {
@@ -646,6 +657,7 @@ static void collect_unfinished(struct rebuild *rb, cJSON *list)
         u->conversation = r->conversation ? xstrdup(r->conversation) : NULL;
         u->first_entry = r->first_entry;
         u->agent = xstrdup(c ? c->agent : r->agent);
+        u->streamed = r->streaming ? xstrdup(r->streaming) : NULL;
         vec_push(&s->unfinished, u);
         cJSON_AddItemToArray(list, cJSON_CreateString(r->id));
     }

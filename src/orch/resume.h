@@ -27,6 +27,7 @@ struct unfinished {
     size_t first_entry;     /* how many entries the conversation had when the run started */
     char *pattern, *step;   /* the pattern and step it belongs to, or NULL */
     char *agent;            /* who was answering */
+    char *streamed;         /* the reply it was streaming when cut, or NULL */
     cJSON *response_format; /* what the step asked for, or NULL */
     /* A pattern's: takes the run that goes on with the one cut off (or,
      * for a step not started, NULL: start it now). May be NULL. */

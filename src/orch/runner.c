@@ -67,6 +67,7 @@ struct run {
     bool continuing;        /* /continue: no more step-mode stops */
     bool handoff_by_marker; /* handoff_to comes from a HANDOFF: line */
     bool resuming;          /* the next request goes on with one a crash cut off */
+    char *resume_entry;     /* ... whose reply was cut in the middle, with this id */
     uint64_t retry_timer;   /* a retried run that had its reply ends from the loop */
 };
 
@@ -96,6 +97,7 @@ void run_free(struct run *run)
     free(run->id);
     free(run->agent);
     free(run->handoff_to);
+    free(run->resume_entry);
     free(run->error);
     cJSON_Delete(run->response_format);
     free(run);
@@ -627,15 +629,16 @@ static void run_send(struct run *run, const struct agent *agent, const struct to
                                    n,
                                    run->response_format,
                                    debug_wants_client_handoffs(run->s),
-                                   run->resuming};
+                                   run->resuming,
+                                   run->resuming ? run->resume_entry : NULL};
     run->resuming = false;
     run->call = backend_request(run->s->backend, &req, &reply);
 }
 
 /* A new run, registered and announced with run.started (retry_of: the
  * run a crash cut off that it continues, or NULL). */
-static struct run *run_begin(struct session *s, struct conversation *conv, const struct agent *agent,
-                             size_t first_new, const cJSON *response_format, const char *retry_of)
+static struct run *run_begin(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new,
+                             const cJSON *response_format, const char *retry_of)
 {
     struct run *run = xcalloc(1, sizeof *run);
     cJSON *fields = cJSON_CreateObject();
@@ -717,7 +720,7 @@ static size_t unanswered_calls(struct run *run)
 }
 
 struct run *run_retry(struct session *s, struct conversation *conv, size_t first_entry, const cJSON *response_format,
-                      const char *retry_of, char **error)
+                      const char *retry_of, const char *streamed, char **error)
 {
     const struct agent *agent = team_find_agent(s->team, conv->agent);
     const struct vec *entries = &conv->entries;
@@ -763,6 +766,7 @@ struct run *run_retry(struct session *s, struct conversation *conv, size_t first
         first_input--;
     run->first_new = first_input;
     run->resuming = true;
+    run->resume_entry = streamed ? xstrdup(streamed) : NULL;
     run_next_turn(run);
     return run;
 }

@@ -12,7 +12,8 @@
 struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new,
                       const cJSON *response_format);
 /* A run that goes on with run retry_of, which a crash cut off in conv
- * (started when conv had first_entry entries): it looks at how the
+ * (started when conv had first_entry entries; streamed: the id of the
+ * reply it was streaming when it was cut, or NULL): it looks at how the
  * conversation ends, runs again the function calls whose results were
  * lost, carries out a handoff, ends at a reply that had come, or sends the
  * request again (asking the backend to pick up what its server finished).
@@ -20,7 +21,7 @@ struct run *run_start(struct session *s, struct conversation *conv, const struct
  * that the caller can watch it. Returns NULL with *error set when the
  * conversation's agent is gone. */
 struct run *run_retry(struct session *s, struct conversation *conv, size_t first_entry, const cJSON *response_format,
-                      const char *retry_of, char **error);
+                      const char *retry_of, const char *streamed, char **error);
 /* How a run ended, for whoever watches it (patterns). */
 struct run_outcome {
     const char *run_id;

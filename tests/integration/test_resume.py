@@ -183,6 +183,28 @@ def a_crash_during_the_retry_is_resumed_again():
 
 
 @test
+def a_fanout_goes_on_with_the_branches_not_done():
+    command = "/fanout researcher,long,analyst --into writer go"
+    histories = [a for c in ("c1", "c2", "c3", "c4") for a in ("-c", "/history " + c)]
+    whole = run(["-c", command] + histories, profile=team())
+    eq(whole.status, 0, "the uninterrupted run's exit status")
+    state, seen = kill_when(["--deltas", "--offline-rate", "20", "-c", command], b'"content":"word10 "',
+                            profile=team())
+    path, before = read_journal(state)
+    eq(sorted(s["step"] for s in of_type(before, "pattern.step") if s["status"] == "done"), ["analyst", "researcher"],
+       "two branches were done, long in flight")
+    status, events, stderr = resume(state, ["/retry"] + histories[1::2])
+    eq(status, 0, "exit status (stderr: %s)" % stderr)
+    eq([e["agent"] for e in of_type(events, "run.started")], ["long", "writer"],
+       "only long runs again, then the fan-in")
+    fanin = [e for e in of_type(events, "message.input") if e["agent"] == "writer"][0]
+    for label in ("## researcher (researcher)\nFACTS", "## long (long)\nword1", "## analyst (analyst)\nNUMBERS"):
+        eq(fanin["content"].count(label), 1, "the fan-in gets %r once" % label)
+    eq(entries_of(events), entries_of(whole.events), "the same entries in each conversation")
+    no_entry_twice(read_journal(state)[1])
+
+
+@test
 def a_delegation_goes_on_with_the_subtasks_not_done():
     command = "/delegate manager write a market report"
     whole = run(["-c", command] + [a for c in ("c1", "c2", "c3", "c4") for a in ("-c", "/history " + c)],
