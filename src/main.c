@@ -253,6 +253,10 @@ static int parse_options(int argc, char **argv, struct options *o)
                 o->replay ? "--replay" : "--resume");
         return -1;
     }
+    if (o->speed > 0 && !o->replay) {
+        fputs("agentdeck: --speed goes with --replay\n", stderr);
+        return -1;
+    }
     if (o->replay && (o->resuming || o->batch || o->commands.len || o->listen)) {
         fputs("agentdeck: --replay only plays a session back: it takes no --resume, --batch, -c or --listen\n", stderr);
         return -1;

@@ -172,11 +172,14 @@ void resume_record(const char *dir, const struct session *s, const char *what, c
 
     clock_format_rfc3339(clock_wall_ms(), ts, sizeof ts);
     if (!meta) {
+        /* Absolute: a resume may start from another folder. */
+        char *absolute = profile_path ? realpath(profile_path, NULL) : NULL;
         meta = cJSON_CreateObject();
         cJSON_AddStringToObject(meta, "session", s->id);
         cJSON_AddStringToObject(meta, "started", ts);
         if (profile_path)
-            cJSON_AddStringToObject(meta, "profile", profile_path);
+            cJSON_AddStringToObject(meta, "profile", absolute ? absolute : profile_path);
+        free(absolute);
         if (s->team->name)
             cJSON_AddStringToObject(meta, "profile_name", s->team->name);
         cJSON_AddStringToObject(meta, "backend", s->backend->ops->name);
@@ -397,8 +400,9 @@ static void rebuild_agent(struct rebuild *rb, const char *type, const cJSON *ev)
         apply_definition(a, def);
 }
 
-/* Runs f with the session's event stream muted: the functions that change
- * handlers announce it, and a rebuild must announce nothing. */
+/* Adds or removes a handler as the event says, with the session's event
+ * stream muted: handlers_add and handlers_remove announce what they do,
+ * and a rebuild announces nothing. */
 static bool muted_handlers(struct session *s, const char *type, const cJSON *ev)
 {
     struct vec sinks = s->events.sinks;
