@@ -484,12 +484,37 @@ static int run_batch(struct session *session, const struct options *o, int batch
     return ok ? 0 : EXIT_COMMAND_FAILED;
 }
 
+/* --resume in the console: it shows the journal, then what resuming adds. */
+static int run_console_resumed(struct session *session, struct console_options *co, const struct resume_source *resumed)
+{
+    struct vec history, collected;
+    struct event_sink sink = {collect_event, NULL, &collected};
+    struct event_sink *handle;
+    int status;
+
+    vec_init(&history, NULL);
+    vec_init(&collected, free_collected);
+    handle = event_stream_add_sink(&session->events, &sink);
+    resume_session(session, resumed);
+    event_stream_remove_sink(&session->events, handle);
+    for (size_t i = 0; i < resumed->journal.lines.len; i++)
+        vec_push(&history, resumed->journal.lines.items[i]);
+    for (size_t i = 0; i < collected.len; i++)
+        vec_push(&history, collected.items[i]);
+    co->history = &history;
+    status = console_run(session, co);
+    vec_fini(&history);
+    vec_fini(&collected);
+    return status;
+}
+
 static void print_replayed(void *ud, const cJSON *ev, const char *line)
 {
     struct session *s = ud;
     if (puts(line) == EOF || fflush(stdout) == EOF) {
         fprintf(stderr, "agentdeck: cannot write the events to stdout: %s\n", strerror(errno));
-        s->interrupted = true;
+        s->async_failures++;
+        s->interrupted = true; /* nothing more can go out */
     }
 }
 
@@ -535,7 +560,7 @@ static int run_replay(const struct options *o)
         while (!s->interrupted && !replay_finished(r))
             loop_run_once(loop, -1);
         replay_free(r);
-        status = s->interrupted ? EXIT_INTERRUPTED : 0;
+        status = s->async_failures ? EXIT_COMMAND_FAILED : s->interrupted ? EXIT_INTERRUPTED : 0;
     }
     session_free(s);
     loop_free(loop);
@@ -627,24 +652,7 @@ int main(int argc, char **argv)
         struct console_options co = {.profile_path = profile_path,
                                      .theme = o.theme,
                                      .base_url = mistral ? (o.base_url ? o.base_url : "https://api.mistral.ai") : NULL};
-        struct vec history, collected;
-        vec_init(&history, NULL);
-        vec_init(&collected, free_collected);
-        if (o.resuming) {
-            /* The console shows the journal, then what resuming adds to it. */
-            struct event_sink sink = {collect_event, NULL, &collected};
-            struct event_sink *handle = event_stream_add_sink(&session->events, &sink);
-            resume_session(session, &resumed);
-            event_stream_remove_sink(&session->events, handle);
-            for (size_t i = 0; i < resumed.journal.lines.len; i++)
-                vec_push(&history, resumed.journal.lines.items[i]);
-            for (size_t i = 0; i < collected.len; i++)
-                vec_push(&history, collected.items[i]);
-            co.history = &history;
-        }
-        status = console_run(session, &co);
-        vec_fini(&history);
-        vec_fini(&collected);
+        status = o.resuming ? run_console_resumed(session, &co, &resumed) : console_run(session, &co);
     }
     listener_close(listener);
     if (journal_dir)
