@@ -20,6 +20,8 @@
 #include "model/profile.h"
 #include "model/settings.h"
 #include "cmd/listen.h"
+#include "orch/replay.h"
+#include "orch/resume.h"
 #include "orch/session.h"
 #include "ui/console.h"
 
@@ -45,6 +47,10 @@ struct options {
     bool no_stream;
     const char *listen; /* --listen PATH */
     const char *config; /* --config FILE */
+    bool resuming;      /* --resume [SESSION] */
+    const char *resume; /* the session, or NULL for the newest */
+    const char *replay; /* --replay SESSION|FILE */
+    double speed;       /* --speed X */
 };
 
 static void usage(FILE *out)
@@ -68,6 +74,15 @@ static void usage(FILE *out)
           "      --no-journal          do not write the session journal\n"
           "      --listen PATH         open a Unix socket at PATH: each line EVENT DATA\n"
           "                            written to it fires EVENT (see /on and /emit)\n"
+          "      --resume [SESSION]    go on with a journaled session (the newest when none\n"
+          "                            is named): its agents, conversations and patterns\n"
+          "                            come back, and /retry goes on with the runs a crash\n"
+          "                            cut off; /sessions lists the sessions\n"
+          "      --replay SESSION|FILE play a recorded session back in the console, with no\n"
+          "                            network and no key (Space pauses, n steps, + and -\n"
+          "                            change the speed); without a terminal, write its\n"
+          "                            events to stdout at their pace\n"
+          "      --speed X             replay X times as fast (default 1; 0.125 to 1000)\n"
           "      --theme NAME|FILE     the console's colours: dark (the default), light, mono,\n"
           "                            high-contrast, or a theme file (doc/keys.md#themes)\n"
           "      --config FILE         read the settings of FILE instead of\n"
@@ -137,6 +152,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"listen", required_argument, NULL, 'L'},
         {"theme", required_argument, NULL, 'T'},
         {"config", required_argument, NULL, 'C'},
+        {"resume", optional_argument, NULL, 'E'},
+        {"replay", required_argument, NULL, 'Y'},
+        {"speed", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -221,6 +239,20 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'C':
             o->config = optarg;
             break;
+        case 'E':
+            o->resuming = true;
+            o->resume = optarg;
+            break;
+        case 'Y':
+            o->replay = optarg;
+            break;
+        case 'X':
+            if (!replay_parse_speed(optarg, &o->speed)) {
+                fprintf(stderr, "agentdeck: --speed: \"%s\" is not a number from %g to %g\n", optarg, REPLAY_MIN_SPEED,
+                        REPLAY_MAX_SPEED);
+                return -1;
+            }
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -232,7 +264,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             return -1;
         }
     }
-    if (optind < argc) {
+    if (optind < argc && o->resuming && !o->resume) {
+        o->resume = argv[optind++]; /* --resume SESSION */
+    } else if (optind < argc) {
         if (o->profile) {
             fprintf(stderr, "agentdeck: two profiles given: %s and %s\n", o->profile, argv[optind]);
             return -1;
@@ -245,6 +279,19 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (o->batch && o->commands.len) {
         fputs("agentdeck: --batch and -c cannot be combined\n", stderr);
+        return -1;
+    }
+    if ((o->resuming || o->replay) && o->profile) {
+        fprintf(stderr, "agentdeck: %s takes the profile the session was recorded with: give no profile\n",
+                o->replay ? "--replay" : "--resume");
+        return -1;
+    }
+    if (o->speed > 0 && !o->replay) {
+        fputs("agentdeck: --speed goes with --replay\n", stderr);
+        return -1;
+    }
+    if (o->replay && (o->resuming || o->batch || o->commands.len || o->listen)) {
+        fputs("agentdeck: --replay only plays a session back: it takes no --resume, --batch, -c or --listen\n", stderr);
         return -1;
     }
     return 0;
@@ -394,19 +441,45 @@ static int open_batch(const char *path)
     return fd;
 }
 
-/* Opens the journal of the session; without one, it goes on and says so. */
-static void add_journal(struct session *session)
+/* Opens the journal of the session (a resumed one's: to go on appending
+ * to it) and records the session in its folder. Without a journal a new
+ * session goes on and says so; returns false (a resumed session must not
+ * go on) when a resumed one's cannot be opened. *dir becomes its folder. */
+static bool add_journal(struct session *session, const struct resume_source *resumed, const char *profile_path,
+                        const char *base_url, char **dir)
 {
     char *error = NULL;
-    struct journal *j = journal_open(session->id, &error);
+    struct journal *j =
+        resumed ? journal_reopen(resumed->dir, resumed->journal.torn, &error) : journal_open(session->id, &error);
 
-    if (j) {
-        struct event_sink sink = journal_sink(j);
-        event_stream_add_sink(&session->events, &sink);
-    } else {
-        fprintf(stderr, "agentdeck: warning: %s; going on without a journal\n", error);
+    if (!j) {
+        fprintf(stderr, resumed ? "agentdeck: %s\n" : "agentdeck: warning: %s; going on without a journal\n", error);
         free(error);
+        return !resumed;
     }
+    struct event_sink sink = journal_sink(j);
+    event_stream_add_sink(&session->events, &sink);
+    *dir = resumed ? xstrdup(resumed->dir) : journal_session_dir(session->id);
+    resume_record(*dir, session, resumed ? "resumed" : "started", profile_path, base_url);
+    return true;
+}
+
+/* Keeps the events a resumed session emits as it is rebuilt, for the
+ * console to show after the journal's. */
+static void collect_event(void *ud, const cJSON *ev, const char *line)
+{
+    struct journal_line *l = xcalloc(1, sizeof *l);
+    l->event = cJSON_Duplicate(ev, 1);
+    l->text = xstrdup(line);
+    vec_push(ud, l);
+}
+
+static void free_collected(void *item)
+{
+    struct journal_line *l = item;
+    cJSON_Delete(l->event);
+    free(l->text);
+    free(l);
 }
 
 struct preparing {
@@ -456,8 +529,11 @@ static void keep_event(void *ud, const cJSON *ev, const char *line)
 /* The console, once the backend is ready. A chat server that is down is no
  * reason to leave: the console shows why and opens, and runs ask the
  * server again (they fail with the same reason while it stays down). */
+static int run_console_resumed(struct session *session, struct console_options *co,
+                               const struct resume_source *resumed);
+
 static int run_console(struct session *session, const struct options *o, const char *profile_path,
-                       const struct keymap *keys)
+                       const struct keymap *keys, const struct resume_source *resumed)
 {
     const char *env_key = getenv("MISTRAL_API_KEY");
     const char *name = session->backend->ops->name;
@@ -465,7 +541,7 @@ static int run_console(struct session *session, const struct options *o, const c
     cJSON *early = cJSON_CreateArray();
     struct event_sink keep = {keep_event, NULL, early};
     struct event_sink *kept = event_stream_add_sink(&session->events, &keep);
-    struct console_options co = {profile_path, o->theme, NULL, keys, early, o->model};
+    struct console_options co = {.profile_path = profile_path, .theme = o->theme, .keys = keys, .early = early, .model = o->model};
     int status;
 
     /* What prepare says (warnings, an error) is shown once the screen is up. */
@@ -477,18 +553,21 @@ static int run_console(struct session *session, const struct options *o, const c
     event_stream_remove_sink(&session->events, kept);
     if (chat || (o->backend ? strcmp(o->backend, "mistral") == 0 : env_key && *env_key))
         co.base_url = o->base_url ? o->base_url : "https://api.mistral.ai";
-    status = console_run(session, &co);
+    status = resumed ? run_console_resumed(session, &co, resumed) : console_run(session, &co);
     cJSON_Delete(early);
     return status;
 }
 
-static int run_batch(struct session *session, const struct options *o, int batch_fd)
+static int run_batch(struct session *session, const struct options *o, int batch_fd,
+                     const struct resume_source *resumed)
 {
     bool ok;
 
     batch_add_sinks(session, stdout, stderr);
     loop_on_signal(session->loop, SIGINT, on_interrupt, session);
     loop_on_signal(session->loop, SIGTERM, on_interrupt, session);
+    if (resumed)
+        resume_session(session, resumed);
     if (!prepare_backend(session, false))
         ok = false;
     else if (batch_fd >= 0)
@@ -540,6 +619,90 @@ static bool apply_settings(struct options *o, struct settings *settings)
     return true;
 }
 
+/* --resume in the console: it shows the journal, then what resuming adds. */
+static int run_console_resumed(struct session *session, struct console_options *co, const struct resume_source *resumed)
+{
+    struct vec history, collected;
+    struct event_sink sink = {collect_event, NULL, &collected};
+    struct event_sink *handle;
+    int status;
+
+    vec_init(&history, NULL);
+    vec_init(&collected, free_collected);
+    handle = event_stream_add_sink(&session->events, &sink);
+    resume_session(session, resumed);
+    event_stream_remove_sink(&session->events, handle);
+    for (size_t i = 0; i < resumed->journal.lines.len; i++)
+        vec_push(&history, resumed->journal.lines.items[i]);
+    for (size_t i = 0; i < collected.len; i++)
+        vec_push(&history, collected.items[i]);
+    co->history = &history;
+    status = console_run(session, co);
+    vec_fini(&history);
+    vec_fini(&collected);
+    return status;
+}
+
+static void print_replayed(void *ud, const cJSON *ev, const char *line)
+{
+    struct session *s = ud;
+    if (puts(line) == EOF || fflush(stdout) == EOF) {
+        fprintf(stderr, "agentdeck: cannot write the events to stdout: %s\n", strerror(errno));
+        s->async_failures++;
+        s->interrupted = true; /* nothing more can go out */
+    }
+}
+
+/* --replay: the recorded session in the console, or (without a terminal)
+ * its events on stdout, at their pace. */
+static int run_replay(const struct options *o)
+{
+    struct resume_source src;
+    char *error = NULL;
+    const char *profile_path;
+    struct team *team;
+    struct loop *loop;
+    struct session *s;
+    int status = 0;
+
+    if (!resume_source_open(o->replay, &src, &error)) {
+        fprintf(stderr, "agentdeck: --replay: %s\n", error);
+        free(error);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < src.journal.warnings.len; i++)
+        fprintf(stderr, "agentdeck: warning: %s\n", (char *)src.journal.warnings.items[i]);
+    if (!(team = resume_source_team(&src, &profile_path, &error))) {
+        fprintf(stderr, "agentdeck: --replay: %s\n", error);
+        free(error);
+        resume_source_fini(&src);
+        return EXIT_USAGE;
+    }
+    loop = loop_new();
+    /* No network, no key, no journal: the offline backend stands by. */
+    s = session_new(src.id, loop, offline_backend_new(loop, 0), team);
+    if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+        struct console_options co = {.profile_path = profile_path, .theme = o->theme};
+        co.replay = &src.journal.lines;
+        co.speed = o->speed > 0 ? o->speed : 1;
+        s->replay = true;
+        status = console_run(s, &co);
+    } else {
+        struct replay *r = replay_new(loop, &src.journal.lines, o->speed > 0 ? o->speed : 1, print_replayed, s);
+        loop_on_signal(loop, SIGINT, on_interrupt, s);
+        loop_on_signal(loop, SIGTERM, on_interrupt, s);
+        replay_start(r);
+        while (!s->interrupted && !replay_finished(r))
+            loop_run_once(loop, -1);
+        replay_free(r);
+        status = s->async_failures ? EXIT_COMMAND_FAILED : s->interrupted ? EXIT_INTERRUPTED : 0;
+    }
+    session_free(s);
+    loop_free(loop);
+    resume_source_fini(&src);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {.offline_rate = -1, .retries = -1};
@@ -549,10 +712,11 @@ int main(int argc, char **argv)
     struct session *session;
     struct loop *loop = NULL;
     struct listener *listener = NULL;
+    struct resume_source resumed = {0};
     int batch_fd = -1;
     char *error = NULL;
     char *session_id;
-    char *profile_path = NULL;
+    char *profile_path = NULL, *journal_dir = NULL;
     bool batch;
     int status = EXIT_USAGE;
 
@@ -560,6 +724,10 @@ int main(int argc, char **argv)
     settings_init(&settings);
     if (parse_options(argc, argv, &o) < 0 || !apply_settings(&o, &settings))
         goto out;
+    if (o.replay) {
+        status = run_replay(&o);
+        goto out;
+    }
     batch = o.batch || o.commands.len;
     if (!batch && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
         fputs("agentdeck: the console needs a terminal; to run commands from a file or a pipe, use --batch FILE "
@@ -569,7 +737,20 @@ int main(int argc, char **argv)
     }
     if (o.batch && (batch_fd = open_batch(o.batch)) < 0)
         goto out;
-    if (o.profile) {
+    if (o.resuming) {
+        const char *saved;
+        if (!resume_source_open(o.resume, &resumed, &error) || !(team = resume_source_team(&resumed, &saved, &error))) {
+            fprintf(stderr, "agentdeck: --resume: %s\n", error);
+            free(error);
+            goto out;
+        }
+        profile_path = saved ? xstrdup(saved) : NULL;
+        /* It goes on with the backend it had, unless told otherwise. */
+        if (!o.backend)
+            o.backend = resume_source_meta(&resumed, "backend");
+        if (!o.base_url)
+            o.base_url = resume_source_meta(&resumed, "base_url");
+    } else if (o.profile) {
         profile_path = resolve_profile(o.profile);
         if (!(team = profile_load(profile_path, &error))) {
             fprintf(stderr, "agentdeck: %s\n", error);
@@ -583,25 +764,30 @@ int main(int argc, char **argv)
     loop = loop_new();
     if (!(backend = make_backend(&o, loop, batch, team)))
         goto out;
-    session_id = journal_new_session_id();
+    session_id = o.resuming ? xstrdup(resumed.id) : journal_new_session_id();
     session = session_new(session_id, loop, backend, team);
     team = NULL; /* the session has it */
     free(session_id);
     session->deltas = o.deltas;
     session->allow_functions = o.yes;
-    if (!o.no_journal)
-        add_journal(session);
+    if (!o.no_journal && !add_journal(session, o.resuming ? &resumed : NULL, profile_path,
+                                      strcmp(backend->ops->name, "mistral") == 0 ? o.base_url : NULL, &journal_dir)) {
+        session_free(session);
+        goto out;
+    }
 
     if (o.listen && !(listener = listener_open(session, o.listen, &error))) {
         fprintf(stderr, "agentdeck: %s\n", error);
         free(error);
         status = EXIT_USAGE;
     } else if (batch) {
-        status = run_batch(session, &o, batch_fd);
+        status = run_batch(session, &o, batch_fd, o.resuming ? &resumed : NULL);
     } else {
-        status = run_console(session, &o, profile_path, &settings.keys);
+        status = run_console(session, &o, profile_path, &settings.keys, o.resuming ? &resumed : NULL);
     }
     listener_close(listener);
+    if (journal_dir)
+        resume_record(journal_dir, session, "ended", profile_path, NULL);
     session_free(session);
 
 out:
@@ -610,6 +796,8 @@ out:
     team_free(team);
     loop_free(loop);
     free(profile_path);
+    free(journal_dir);
+    resume_source_fini(&resumed);
     vec_fini(&o.commands);
     settings_fini(&settings);
     return status;

@@ -32,8 +32,9 @@ struct backend_reply {
     /* Something the user should know that is not a failure (a retry). May be NULL. */
     void (*warning)(void *ud, const char *message);
     /* The backend started a conversation of its own (remote_id) for this
-     * one, replacing parent (another agent's), with carried entries taken
-     * over. May be NULL. */
+     * one, replacing parent (another agent's; NULL for the first), with
+     * carried entries taken over; conv->remote_span says how its entries
+     * line up with the local ones. May be NULL. */
     void (*remote_started)(void *ud, const char *remote_id, const char *parent, size_t carried);
 };
 
@@ -53,6 +54,14 @@ struct backend_request {
     const cJSON *response_format; /* a ResponseFormat the answer must follow (JSON schema), or NULL */
     bool client_handoffs;         /* agentdeck must carry out handoffs (the debugger stops at them) */
     const char *tag;              /* the run id: the tag of every HTTP exchange of the call (/raw); may be NULL */
+    /* The request goes on with one that a crash cut off: a backend that
+     * keeps conversations first picks up what its server finished since,
+     * and sends nothing the server already holds (orch/resume.h). */
+    bool resume;
+    /* With resume: the id of the reply the crash cut in the middle (its
+     * pieces are in the journal), for a backend that makes its own ids to
+     * give the reply again; or NULL. */
+    const char *resume_entry_id;
 };
 
 /* What backend_query() asks the server about its conversations. */
@@ -94,6 +103,9 @@ struct backend_ops {
      * wire (not owned; it outlives the backend), with the secrets it knows
      * (its key) scrubbed. A backend without it sends no HTTP request. */
     void (*set_wire)(struct backend *b, struct wire *wire);
+    /* Optional: an entry of a session rebuilt from its journal, so that
+     * the ids the backend makes from now on do not repeat its ids. */
+    void (*restore)(struct backend *b, const struct entry *e);
 };
 
 /* The base of every backend; implementations embed it first. */

@@ -41,6 +41,7 @@ struct backend_call {
     cJSON *confirmations;          /* tool_confirmations to send, or NULL */
     cJSON *response_format;        /* completion_args.response_format, or NULL */
     bool appending;                /* an append: once it succeeds, the conversation may be restarted */
+    bool resume;                   /* goes on with a request a crash cut off: read the server's first */
     const char *handoff_execution; /* "server" or "client", for this request */
     char *tag;                     /* the run's id, for the wire log */
     bool delivering, cancelled;
@@ -123,7 +124,7 @@ static bool conv_event(struct api_call *c, const char *type, const cJSON *data)
         if (id) {
             free(call->conv->remote_id);
             call->conv->remote_id = xstrdup(id);
-            if (call->starting && call->parent && call->reply.remote_started)
+            if (call->starting && call->reply.remote_started)
                 call->reply.remote_started(call->reply.ud, id, call->parent, call->carried);
         }
     } else if (strcmp(type, "message.output.delta") == 0) {
@@ -253,11 +254,11 @@ static void replay_event(struct api_call *c, const char *type, int index, const 
     cJSON_Delete(data);
 }
 
-/* A plain (not streamed) ConversationResponse, replayed as the events a
- * stream would have brought, so both take one path. */
-static void replay_response(struct api_call *c, const cJSON *body)
+/* Output entries (a response's, or a history's from index `from` on),
+ * replayed as the events a stream would have brought, then its end with
+ * body's usage (if any): plain answers and streams take one path. */
+static void replay_outputs(struct api_call *c, const cJSON *outputs, int from, const cJSON *body)
 {
-    static const char *const started[] = {"conversation_id", NULL};
     static const char *const message[] = {"id", "agent_id", "model", "content", NULL};
     static const char *const call[] = {"id", "agent_id", "name", "tool_call_id", "arguments", "confirmation_status",
                                        NULL};
@@ -267,12 +268,11 @@ static void replay_response(struct api_call *c, const cJSON *body)
     static const char *const handoff_done[] = {"id", "next_agent_name", NULL};
     static const char *const done[] = {"usage", NULL};
     const cJSON *output;
-    int i = 0;
+    int i = 0, k = 0;
 
-    replay_event(c, "conversation.response.started", 0, body, started);
-    cJSON_ArrayForEach(output, cJSON_GetObjectItemCaseSensitive(body, "outputs")) {
+    cJSON_ArrayForEach(output, outputs) {
         const char *type = json_str(output, "type");
-        if (!type)
+        if (k++ < from || !type)
             continue;
         if (strcmp(type, "message.output") == 0) {
             replay_event(c, "message.output.delta", i, output, message);
@@ -288,6 +288,15 @@ static void replay_response(struct api_call *c, const cJSON *body)
         i++;
     }
     replay_event(c, "conversation.response.done", i, body, done);
+}
+
+/* A plain (not streamed) ConversationResponse. */
+static void replay_response(struct api_call *c, const cJSON *body)
+{
+    static const char *const started[] = {"conversation_id", NULL};
+
+    replay_event(c, "conversation.response.started", 0, body, started);
+    replay_outputs(c, cJSON_GetObjectItemCaseSensitive(body, "outputs"), 0, body);
 }
 
 static void conv_success(struct api_call *c, const cJSON *body)
@@ -526,6 +535,84 @@ static void branch_failure(struct api_call *c, const char *message)
 
 static const struct api_call_ops branch_ops = {NULL, branch_history, branch_failure, conv_retrying, conv_drop};
 
+/* ---- going on after a crash ---------------------------------------------- */
+
+/* The server's history of the conversation came: what it holds beyond our
+ * entries is what it finished after the crash cut its answer off. That is
+ * the answer; otherwise the request goes out for what the server lacks. */
+static void catch_up_history(struct api_call *c, const cJSON *body)
+{
+    struct backend_call *call = c->owner;
+    struct conversation *conv = call->conv;
+    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(body, "entries");
+    const struct agent *agent = team_find_agent(call->mb->team, call->agent);
+    size_t held = (size_t)cJSON_GetArraySize(entries);
+    size_t first = conv->remote_span.first, carried = conv->remote_span.carried;
+    /* The server's index of the first entry we do not have. */
+    size_t known = carried + (conv->entries.len > first ? conv->entries.len - first : 0);
+
+    if (held > known) {
+        replay_outputs(c, entries, (int)known, NULL);
+        c->owner = NULL;
+        api_call_free(c);
+        call->api = NULL;
+        if (call->cancelled)
+            conv_call_free(call);
+        else
+            conv_end(call, NULL);
+        return;
+    }
+    c->owner = NULL;
+    api_call_free(c);
+    call->api = NULL;
+    if (!agent) {
+        char *gone = xasprintf("agent \"%s\" no longer exists", call->agent);
+        conv_end(call, gone);
+        free(gone);
+    } else if (held < known && held >= carried && first + (held - carried) >= call->first_new) {
+        /* The inputs (some of them) never reached the server: send those. */
+        call->first_new = first + (held - carried);
+        conv_call_send(call, agent);
+    } else {
+        /* The server holds our inputs but never answered them (or does
+         * not line up): a new server conversation carries them, since an
+         * append would give it the inputs twice. */
+        if (call->reply.warning) {
+            char *message = xasprintf("server conversation %s holds no answer to the request a crash cut off; "
+                                      "a new server conversation carries the entries of %s",
+                                      conv->remote_id, conv->id);
+            call->reply.warning(call->reply.ud, message);
+            free(message);
+        }
+        conv_call_start(call, agent);
+    }
+}
+
+static void catch_up_failed(struct api_call *c, const char *message)
+{
+    struct backend_call *call = c->owner;
+    const struct agent *agent = team_find_agent(call->mb->team, call->agent);
+    char *why = xasprintf("could not read server conversation %s to pick up what it finished (%s); "
+                          "a new server conversation carries the entries of %s",
+                          call->conv->remote_id, message, call->conv->id);
+
+    c->owner = NULL;
+    api_call_free(c);
+    call->api = NULL;
+    if (call->reply.warning)
+        call->reply.warning(call->reply.ud, why);
+    free(why);
+    if (agent) {
+        conv_call_start(call, agent);
+    } else {
+        char *gone = xasprintf("agent \"%s\" no longer exists", call->agent);
+        conv_end(call, gone);
+        free(gone);
+    }
+}
+
+static const struct api_call_ops catch_up_ops = {NULL, catch_up_history, catch_up_failed, conv_retrying, conv_drop};
+
 /* Whether conv's pending branch can be made with the restart endpoint:
  * Mistral restarts only a conversation appended to at least once, keeps
  * its agent, and can branch only from an entry it holds itself. */
@@ -542,6 +629,12 @@ static void conv_call_send(struct backend_call *call, const struct agent *agent)
 {
     struct conversation *conv = call->conv;
 
+    if (call->resume && conv->remote_id) {
+        call->resume = false;
+        call->api = api_call_start(&call->mb->client, &catch_up_ops, call, call->tag, "GET",
+                                   xasprintf("/v1/conversations/%s/history", conv->remote_id), NULL, false);
+        return;
+    }
     if (!conv->remote_id && conv->branch.remote_id) {
         if (branch_on_server(conv, agent)) {
             call->api = api_call_start(&call->mb->client, &branch_ops, call, call->tag, "GET",
@@ -567,6 +660,7 @@ static struct backend_call *mistral_request(struct backend *b, const struct back
     call->conv = req->conv;
     call->agent = xstrdup(req->agent->name);
     call->first_new = req->first_new;
+    call->resume = req->resume;
     call->handoff_execution = req->client_handoffs ? "client" : mb->handoff_execution;
     call->tag = xstrdup(req->tag ? req->tag : "");
     if (req->response_format)

@@ -198,7 +198,10 @@ static struct backend_call *offline_request(struct backend *b, const struct back
     rule = match_rule(agent, input, groups);
 
     if (!rule || rule->action == OFFLINE_SAY) {
-        e = entry_new(ENTRY_MESSAGE_OUTPUT, agent->name);
+        /* A reply the crash cut off streams again with its id. */
+        e = req->resume && req->resume_entry_id
+                ? entry_new_with_id(ENTRY_MESSAGE_OUTPUT, agent->name, req->resume_entry_id)
+                : entry_new(ENTRY_MESSAGE_OUTPUT, agent->name);
         if (rule)
             call->text = offline_expand(rule->say, input, agent->name, (const char *const *)groups);
         else
@@ -260,12 +263,27 @@ static void offline_free(struct backend *b)
     free(ob);
 }
 
+/* Tool call ids go on after the highest of a rebuilt session. */
+static void offline_restore(struct backend *b, const struct entry *e)
+{
+    struct offline_backend *ob = (struct offline_backend *)b;
+    unsigned long long n;
+
+    if (e->type == ENTRY_FUNCTION_CALL && e->tool_call_id && strlen(e->tool_call_id) == 9 &&
+        strncmp(e->tool_call_id, "of", 2) == 0 && strspn(e->tool_call_id + 2, "0123456789") == 7) {
+        n = strtoull(e->tool_call_id + 2, NULL, 10);
+        if (n > ob->next_tool_call)
+            ob->next_tool_call = n;
+    }
+}
+
 static const struct backend_ops offline_ops = {
     .name = "offline",
     .label = "offline (scripted)",
     .request = offline_request,
     .cancel = offline_cancel,
     .free = offline_free,
+    .restore = offline_restore,
 };
 
 struct backend *offline_backend_new(struct loop *loop, double words_per_second)

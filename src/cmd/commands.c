@@ -588,6 +588,13 @@ static const struct command_spec commands[] = {
     {"theme", "[THEME]", "switch the console's colours: dark, light, mono, high-contrast or a file",
      "Without a name, shows the theme in use. A bad theme file is reported and the default theme is used.", 0, 1, NULL,
      NULL, cmd_theme},
+    {"sessions", "", "list the journaled sessions: when, which profile, whether they ended cleanly",
+     "agentdeck --resume SESSION goes on with one; agentdeck --replay SESSION plays it back.", 0, 0, NULL, NULL,
+     cmd_sessions},
+    {"retry", "[RUN|PATTERN]", "go on with the runs and pattern steps a crash cut off (all, or the one named)",
+     "After agentdeck --resume: a run goes on where it stopped (on Mistral, from what the server holds), a pattern "
+     "from the step it had reached.",
+     0, 1, NULL, NULL, cmd_retry},
     {"quit", "", "leave agentdeck", NULL, 0, 0, NULL, NULL, cmd_quit},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
 };
@@ -887,6 +894,14 @@ enum cmd_status command_execute(struct session *s, const char *line)
         line++;
     if (!*line)
         return CMD_OK;
+    if (s->replay) {
+        char *why = NULL;
+        if (!cmd_allowed_in_replay(line, &why)) {
+            session_error(s, line, "%s", why);
+            free(why);
+            return CMD_FAILED;
+        }
+    }
     vec_init(&call.args, free);
     vec_init(&call.flags, flag_value_free);
 

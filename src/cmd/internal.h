@@ -57,5 +57,11 @@ enum cmd_status cmd_context(struct cmd_call *call);
 enum cmd_status cmd_diff(struct cmd_call *call);
 /* /raw: a run's HTTP exchanges (src/cmd/raw.c). */
 enum cmd_status cmd_raw(struct cmd_call *call);
+/* /sessions and /retry (src/cmd/sessions.c). */
+enum cmd_status cmd_sessions(struct cmd_call *call);
+enum cmd_status cmd_retry(struct cmd_call *call);
+/* Whether line may run while a recorded session is replayed; if not, *why
+ * says so (a new string). */
+bool cmd_allowed_in_replay(const char *line, char **why);
 
 #endif

@@ -47,6 +47,16 @@ struct entry *entry_new(enum entry_type type, const char *agent)
     return e;
 }
 
+struct entry *entry_new_with_id(enum entry_type type, const char *agent, const char *id)
+{
+    struct entry *e = xcalloc(1, sizeof *e);
+    e->type = type;
+    e->id = xstrdup(id);
+    e->agent = xstrdup(agent);
+    e->created_ms = clock_wall_ms();
+    return e;
+}
+
 struct entry *entry_clone(const struct entry *e)
 {
     struct entry *c = xcalloc(1, sizeof *c);
@@ -127,4 +137,58 @@ void entry_add_fields(const struct entry *e, cJSON *obj)
         add_string(obj, "tool_call_id", e->tool_call_id); /* chat backend: the transfer_to_ call */
         break;
     }
+}
+
+static char *json_string(const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(item) ? xstrdup(item->valuestring) : NULL;
+}
+
+struct entry *entry_from_json(const cJSON *obj)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "entry_id");
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(obj, "info");
+    int t = cJSON_IsString(type) ? entry_type_from_name(type->valuestring) : -1;
+    struct entry *e;
+
+    if (t < 0 || !cJSON_IsString(id))
+        return NULL;
+    e = xcalloc(1, sizeof *e);
+    e->type = (enum entry_type)t;
+    e->id = xstrdup(id->valuestring);
+    e->agent = json_string(obj, "agent");
+    e->role = json_string(obj, "role");
+    e->content = json_string(obj, "content");
+    e->name = json_string(obj, "name");
+    e->arguments = json_string(obj, "arguments");
+    e->tool_call_id = json_string(obj, "tool_call_id");
+    e->result = json_string(obj, "result");
+    e->info = cJSON_IsObject(info) && info->child ? cJSON_Duplicate(info, 1) : NULL;
+    e->previous_agent = json_string(obj, "previous_agent");
+    e->next_agent = json_string(obj, "next_agent");
+    e->execution = json_string(obj, "execution");
+    e->confirmation = json_string(obj, "confirmation_status");
+    if (!clock_parse_rfc3339(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "ts")), &e->created_ms))
+        e->created_ms = clock_wall_ms();
+    return e;
+}
+
+void entry_serial_note(const char *id)
+{
+    const char *digits = strrchr(id, '_');
+    unsigned long long n = 0;
+    size_t len;
+
+    if (!digits)
+        return;
+    digits++;
+    len = strlen(digits);
+    /* Our ids have four or more digits; a server's (32 hex digits) are not ours. */
+    if (len < 4 || len > 12 || strspn(digits, "0123456789") != len)
+        return;
+    n = strtoull(digits, NULL, 10);
+    if (n > entry_serial)
+        entry_serial = n;
 }

@@ -43,10 +43,19 @@ int entry_type_from_name(const char *name);
 
 /* Returns a new, empty entry of type with a fresh id; free with entry_free(). */
 struct entry *entry_new(enum entry_type type, const char *agent);
+/* The same with the given id, which takes no new serial number. */
+struct entry *entry_new_with_id(enum entry_type type, const char *agent, const char *id);
 /* Returns a deep copy (same id); the caller frees it. */
 struct entry *entry_clone(const struct entry *e);
 void entry_free(struct entry *e);
 /* Adds the entry's fields (not seq/ts/type) to obj, as documented in doc/events.md. */
 void entry_add_fields(const struct entry *e, cJSON *obj);
+/* The entry that an entry event (or an item of conversation.history)
+ * describes: the inverse of entry_add_fields. Returns a new entry, or NULL
+ * when obj has no entry type or no entry_id. */
+struct entry *entry_from_json(const cJSON *obj);
+/* Makes the next new ids come after id when it is one of agentdeck's own
+ * ("msg_0012"), so that a session rebuilt from its journal makes no id twice. */
+void entry_serial_note(const char *id);
 
 #endif

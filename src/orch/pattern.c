@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/xalloc.h"
+#include "orch/resume.h"
 #include "orch/runner.h"
 
 #define DELEGATE_MAX_SUBTASKS 16
@@ -26,6 +27,7 @@ struct task {
     char *input; /* the text it was given */
     struct conversation *conv;
     struct run *run;
+    char *run_id;   /* its latest run's id, once it has one */
     uint64_t timer; /* its time limit, or 0 */
     bool started, finished, failed;
     char *output; /* when done */
@@ -40,6 +42,21 @@ struct task {
     bool combining; /* the decomposer is combining its children's results */
     bool exec;      /* the executor's run for its parent node */
     void (*then)(struct task *t);
+    /* resumed: a step that had yet to start, until /retry starts it */
+    char *parked_conv; /* the conversation it runs in, or NULL for a new one */
+    cJSON *parked_format;
+};
+
+/* A pattern.step event of the journal, for a resumed pattern. */
+struct step_record {
+    char *step, *status, *run, *conversation;
+    bool used; /* met again by the pattern's logic */
+};
+
+/* A recorded outcome that a resumed pattern has yet to take in. */
+struct replayed {
+    struct task *t;
+    struct run_fate fate;
 };
 
 struct pattern {
@@ -56,6 +73,13 @@ struct pattern {
     char *failure;             /* why it failed */
     char *output;              /* its answer */
     struct conversation *conv; /* pipeline, route, delegate: the main conversation */
+    /* Resumed from the journal: its logic runs again over what it had
+     * done, sending nothing and emitting nothing it had emitted. */
+    bool replaying;
+    struct vec records;  /* struct step_record * */
+    struct vec replayed; /* struct replayed *, taken in order */
+    run_fate_fn *fate;
+    void *fate_ud;
 };
 
 static void task_free(void *item)
@@ -65,18 +89,40 @@ static void task_free(void *item)
         loop_timer_cancel(t->p->s->loop, t->timer);
     free(t->step);
     free(t->agent);
+    free(t->run_id);
     free(t->input);
     free(t->output);
     free(t->error);
     free(t->id);
     vec_fini(&t->deps);
+    free(t->parked_conv);
+    cJSON_Delete(t->parked_format);
     free(t);
+}
+
+static void step_record_free(void *item)
+{
+    struct step_record *r = item;
+    free(r->step);
+    free(r->status);
+    free(r->run);
+    free(r->conversation);
+    free(r);
+}
+
+static void replayed_free(void *item)
+{
+    struct replayed *r = item;
+    run_fate_fini(&r->fate);
+    free(r);
 }
 
 static void pattern_free(void *item)
 {
     struct pattern *p = item;
     vec_fini(&p->tasks);
+    vec_fini(&p->records);
+    vec_fini(&p->replayed);
     pattern_params_fini(&p->params);
     free(p->id);
     free(p->workflow);
@@ -104,15 +150,35 @@ static cJSON *pattern_fields(const struct pattern *p)
     return fields;
 }
 
+/* While a resumed pattern replays, whether the journal has this step
+ * event already (it is then not emitted again). */
+static bool recorded(struct pattern *p, const char *step, const char *status)
+{
+    for (size_t i = 0; p->replaying && i < p->records.len; i++) {
+        struct step_record *r = p->records.items[i];
+        if (!r->used && strcmp(r->step, step) == 0 && strcmp(r->status, status) == 0) {
+            r->used = true;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void emit_step(const struct task *t, const char *status, const char *message)
 {
-    cJSON *fields = pattern_fields(t->p);
+    cJSON *fields;
+
+    if (recorded(t->p, t->step, status))
+        return;
+    fields = pattern_fields(t->p);
 
     cJSON_AddStringToObject(fields, "step", t->step);
     cJSON_AddStringToObject(fields, "status", status);
     cJSON_AddStringToObject(fields, "agent", t->agent);
     if (t->conv)
         cJSON_AddStringToObject(fields, "conversation", t->conv->id);
+    if (t->run_id)
+        cJSON_AddStringToObject(fields, "run", t->run_id);
     if (t->p->params.kind == PATTERN_DECOMPOSE) {
         cJSON_AddNumberToObject(fields, "level", t->level);
         if (t->parent)
@@ -134,9 +200,12 @@ static void emit_note(struct pattern *p, const char *step, const char *status, c
 
 static void emit_note(struct pattern *p, const char *step, const char *status, const char *fmt, ...)
 {
-    cJSON *fields = pattern_fields(p);
+    cJSON *fields;
     va_list ap;
 
+    if (recorded(p, step, status))
+        return;
+    fields = pattern_fields(p);
     cJSON_AddStringToObject(fields, "step", step);
     cJSON_AddStringToObject(fields, "status", status);
     va_start(ap, fmt);
@@ -252,11 +321,17 @@ static void on_task_ended(void *ud, const struct run_outcome *o)
 
 /* Runs t's agent on text, in conv (NULL: a new conversation), asking for
  * an answer of the JSON shape format where the backend can (may be NULL). */
+static void task_replay(struct task *t, struct conversation *conv, const char *text, const cJSON *format);
+
 static void task_run_as(struct task *t, struct conversation *conv, const char *text, const cJSON *format)
 {
     struct pattern *p = t->p;
     const struct agent *agent = team_find_agent(p->s->team, t->agent);
 
+    if (p->replaying) {
+        task_replay(t, conv, text, format);
+        return;
+    }
     t->started = true;
     free(t->input);
     t->input = xstrdup(text);
@@ -270,6 +345,8 @@ static void task_run_as(struct task *t, struct conversation *conv, const char *t
     t->conv = conv;
     p->running++;
     t->run = session_send(p->s, &t->conv, agent, text, format);
+    free(t->run_id);
+    t->run_id = xstrdup(run_id_of(t->run));
     emit_step(t, t->combining ? "combining" : "started", NULL);
     run_watch(t->run, on_task_ended, t);
     if (p->params.timeout_ms > 0)
@@ -279,6 +356,153 @@ static void task_run_as(struct task *t, struct conversation *conv, const char *t
 static void task_run(struct task *t, struct conversation *conv, const char *text)
 {
     task_run_as(t, conv, text, NULL);
+}
+
+/* ---- resuming: the recorded steps, and the steps left for /retry ----------- */
+
+/* /retry: the run that goes on with t's run, which a crash cut off. */
+static bool task_adopt(void *ud, struct run *run, char **error)
+{
+    struct task *t = ud;
+    struct pattern *p = t->p;
+
+    (void)error;
+    if (p->finished)
+        return true; /* the pattern has ended meanwhile: the run goes on alone */
+    t->run = run;
+    free(t->run_id);
+    t->run_id = xstrdup(run_id_of(run));
+    p->running++;
+    run_watch(run, on_task_ended, t);
+    if (p->params.timeout_ms > 0 && !t->timer)
+        t->timer = loop_timer_add(p->s->loop, p->params.timeout_ms, on_task_timeout, t);
+    return true;
+}
+
+/* /retry: a step the pattern had yet to start when the crash came starts now. */
+static bool task_unpark(void *ud, struct run *run, char **error)
+{
+    struct task *t = ud;
+    struct pattern *p = t->p;
+    struct conversation *conv = t->parked_conv ? session_find_conversation(p->s, t->parked_conv) : NULL;
+    cJSON *format = t->parked_format;
+    char *text = t->input;
+
+    (void)run;
+    if (p->finished) {
+        *error =
+            xasprintf("%s %s has ended: its step %s will not start", pattern_kind_name(p->params.kind), p->id, t->step);
+        return false;
+    }
+    if (t->parked_conv && !conv) {
+        *error = xasprintf("step %s of %s cannot start: its conversation %s is gone", t->step, p->id, t->parked_conv);
+        return false;
+    }
+    t->parked_format = NULL;
+    t->input = NULL;
+    task_run_as(t, conv, text, format);
+    if (!p->conv && t == p->tasks.items[0] && p->params.kind != PATTERN_FANOUT && p->params.kind != PATTERN_COMPETE)
+        p->conv = t->conv; /* the pattern's first step makes its conversation */
+    cJSON_Delete(format);
+    free(text);
+    return true;
+}
+
+/* The pattern.step record of step with status, not yet met again. */
+static struct step_record *take_record(struct pattern *p, const char *step, const char *status)
+{
+    for (size_t i = 0; i < p->records.len; i++) {
+        struct step_record *r = p->records.items[i];
+        if (!r->used && strcmp(r->step, step) == 0 && strcmp(r->status, status) == 0) {
+            r->used = true;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* A resumed pattern's logic starts t: when the journal has the step, its
+ * run's outcome is taken in (or, for a run cut off, left to /retry);
+ * otherwise the step waits for /retry to start it. */
+static void task_replay(struct task *t, struct conversation *conv, const char *text, const cJSON *format)
+{
+    struct pattern *p = t->p;
+    const char *status = t->combining ? "combining" : "started";
+    struct step_record *r = take_record(p, t->step, status);
+    struct run_fate fate = {0};
+    struct unfinished *u;
+
+    t->started = true;
+    free(t->input);
+    t->input = xstrdup(text);
+    if (!r) {
+        u = xcalloc(1, sizeof *u);
+        t->parked_conv = conv ? xstrdup(conv->id) : NULL;
+        t->parked_format = format ? cJSON_Duplicate(format, 1) : NULL;
+        u->conversation = xstrdup(t->parked_conv);
+        u->pattern = xstrdup(p->id);
+        u->step = xstrdup(t->step);
+        u->agent = xstrdup(t->agent);
+        u->go = task_unpark;
+        u->ud = t;
+        vec_push(&p->s->unfinished, u);
+        emit_note(p, t->step, "waiting", "step %s (%s) had yet to start when agentdeck stopped; /retry starts it",
+                  t->step, t->agent);
+        return;
+    }
+    t->conv = r->conversation ? session_find_conversation(p->s, r->conversation) : NULL;
+    if (!t->conv)
+        t->conv = conv;
+    if (!r->run || !p->fate(p->fate_ud, r->run, &fate)) {
+        run_fate_fini(&fate);
+        fate.run = xstrdup(r->run ? r->run : "");
+        fate.status = xstrdup("error");
+        fate.message = xstrdup("the journal does not say how the step's run ended");
+    }
+    free(t->run_id);
+    t->run_id = xstrdup(fate.run);
+    if (!fate.status) {
+        /* Cut off: /retry goes on with it, and hands the new run to t. */
+        if ((u = session_find_unfinished(p->s, fate.run))) {
+            free(u->pattern);
+            free(u->step);
+            u->pattern = xstrdup(p->id);
+            u->step = xstrdup(t->step);
+            cJSON_Delete(u->response_format);
+            u->response_format = format ? cJSON_Duplicate(format, 1) : NULL;
+            u->go = task_adopt;
+            u->ud = t;
+        }
+        run_fate_fini(&fate);
+        return;
+    }
+    struct replayed *rp = xcalloc(1, sizeof *rp);
+    rp->t = t;
+    rp->fate = fate;
+    p->running++;
+    vec_push(&p->replayed, rp);
+}
+
+/* Takes in the recorded outcomes, in order: each may start further steps,
+ * recorded or not. */
+static void pattern_replay_outcomes(struct pattern *p)
+{
+    while (p->replayed.len) {
+        struct replayed *rp = vec_remove(&p->replayed, 0);
+        struct run_outcome o = {rp->fate.run,    rp->fate.status,  rp->t->agent,
+                                rp->fate.output, rp->fate.message, rp->t->conv};
+        on_task_ended(rp->t, &o);
+        replayed_free(rp);
+    }
+}
+
+void run_fate_fini(struct run_fate *f)
+{
+    free(f->run);
+    free(f->status);
+    free(f->output);
+    free(f->message);
+    memset(f, 0, sizeof *f);
 }
 
 /* A ResponseFormat asking for JSON that follows schema (JSON text). */
@@ -976,40 +1200,28 @@ static char *check_params(const struct team *team, const struct pattern_params *
     return NULL;
 }
 
-bool pattern_start(struct session *s, const struct pattern_params *params, const char *workflow, const char *text,
-                   char **error)
+/* A new pattern of the session, not started yet. */
+static struct pattern *pattern_new(struct session *s, const char *id, const struct pattern_params *params,
+                                   const char *workflow, const char *text)
 {
-    struct pattern *p;
-    cJSON *fields, *agents;
-
-    if ((*error = check_params(s->team, params)))
-        return false;
-    p = xcalloc(1, sizeof *p);
+    struct pattern *p = xcalloc(1, sizeof *p);
     p->s = s;
-    p->id = xasprintf("p%u", ++s->next_pattern);
+    p->id = xstrdup(id);
     p->workflow = workflow ? xstrdup(workflow) : NULL;
     pattern_params_copy(&p->params, params);
     p->text = xstrdup(text);
     p->started_ms = clock_now_ms();
     vec_init(&p->tasks, task_free);
+    vec_init(&p->records, step_record_free);
+    vec_init(&p->replayed, replayed_free);
     vec_push(&s->patterns, p);
+    return p;
+}
 
-    fields = pattern_fields(p);
-    agents = cJSON_AddArrayToObject(fields, "agents");
-    for (size_t i = 0; i < params->agents.len; i++)
-        cJSON_AddItemToArray(agents, cJSON_CreateString(params->agents.items[i]));
-    if (params->lead)
-        cJSON_AddStringToObject(fields, "lead", params->lead);
-    if (params->executor)
-        cJSON_AddStringToObject(fields, "executor", params->executor);
-    if (params->kind == PATTERN_DECOMPOSE)
-        cJSON_AddNumberToObject(fields, "depth", params->depth);
-    if (params->timeout_ms)
-        cJSON_AddNumberToObject(fields, "timeout_ms", params->timeout_ms);
-    cJSON_AddStringToObject(fields, "input", text);
-    event_emit(&s->events, "pattern.started", fields);
-
-    switch (params->kind) {
+/* Starts the pattern's first steps. */
+static void pattern_begin(struct pattern *p)
+{
+    switch (p->params.kind) {
     case PATTERN_PIPELINE:
         pipeline_start(p);
         break;
@@ -1027,5 +1239,111 @@ bool pattern_start(struct session *s, const struct pattern_params *params, const
         decompose_start(p);
         break;
     }
+}
+
+bool pattern_start(struct session *s, const struct pattern_params *params, const char *workflow, const char *text,
+                   char **error)
+{
+    struct pattern *p;
+    cJSON *fields, *agents;
+    char id[32];
+
+    if ((*error = check_params(s->team, params)))
+        return false;
+    snprintf(id, sizeof id, "p%u", ++s->next_pattern);
+    p = pattern_new(s, id, params, workflow, text);
+
+    fields = pattern_fields(p);
+    agents = cJSON_AddArrayToObject(fields, "agents");
+    for (size_t i = 0; i < params->agents.len; i++)
+        cJSON_AddItemToArray(agents, cJSON_CreateString(params->agents.items[i]));
+    if (params->lead)
+        cJSON_AddStringToObject(fields, "lead", params->lead);
+    if (params->executor)
+        cJSON_AddStringToObject(fields, "executor", params->executor);
+    if (params->kind == PATTERN_DECOMPOSE)
+        cJSON_AddNumberToObject(fields, "depth", params->depth);
+    if (params->timeout_ms)
+        cJSON_AddNumberToObject(fields, "timeout_ms", params->timeout_ms);
+    if (params->all)
+        cJSON_AddBoolToObject(fields, "all", true);
+    cJSON_AddStringToObject(fields, "input", text);
+    event_emit(&s->events, "pattern.started", fields);
+    pattern_begin(p);
+    return true;
+}
+
+static const char *string_field(const cJSON *obj, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+/* The parameters pattern.started recorded (a workflow's: the profile's). */
+static bool params_of(const struct session *s, const cJSON *started, struct pattern_params *pp)
+{
+    const char *workflow = string_field(started, "workflow");
+    const struct workflow *w = workflow ? team_find_workflow(s->team, workflow) : NULL;
+    const char *kind = string_field(started, "kind");
+    int k = kind ? pattern_kind_from_name(kind) : -1;
+    const cJSON *item;
+
+    if (k < 0)
+        return false;
+    if (w && (int)w->params.kind == k) {
+        pattern_params_copy(pp, &w->params);
+        return true;
+    }
+    pattern_params_init(pp, (enum pattern_kind)k);
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(started, "agents")) {
+        if (cJSON_IsString(item))
+            vec_push(&pp->agents, xstrdup(item->valuestring));
+    }
+    if (string_field(started, "lead"))
+        pp->lead = xstrdup(string_field(started, "lead"));
+    if (string_field(started, "executor"))
+        pp->executor = xstrdup(string_field(started, "executor"));
+    if (cJSON_IsNumber(item = cJSON_GetObjectItemCaseSensitive(started, "depth")))
+        pp->depth = item->valueint;
+    if (cJSON_IsNumber(item = cJSON_GetObjectItemCaseSensitive(started, "timeout_ms")))
+        pp->timeout_ms = item->valueint;
+    pp->all = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(started, "all"));
+    return true;
+}
+
+bool pattern_resume(struct session *s, const cJSON *started, const struct vec *steps, run_fate_fn *fate, void *ud)
+{
+    struct pattern_params params;
+    const char *id = string_field(started, "pattern");
+    const char *text = string_field(started, "input");
+    const char *ts = string_field(started, "ts");
+    struct pattern *p;
+    int64_t wall;
+
+    if (!id || !text || !params_of(s, started, &params))
+        return false;
+    p = pattern_new(s, id, &params, string_field(started, "workflow"), text);
+    pattern_params_fini(&params);
+    if (ts && clock_parse_rfc3339(ts, &wall))
+        p->started_ms -= clock_wall_ms() - wall; /* pattern.done's latency counts from the first start */
+    for (size_t i = 0; i < steps->len; i++) {
+        const cJSON *ev = steps->items[i];
+        struct step_record *r;
+        if (!string_field(ev, "step") || !string_field(ev, "status"))
+            continue;
+        r = xcalloc(1, sizeof *r);
+        r->step = xstrdup(string_field(ev, "step"));
+        r->status = xstrdup(string_field(ev, "status"));
+        r->run = string_field(ev, "run") ? xstrdup(string_field(ev, "run")) : NULL;
+        r->conversation = string_field(ev, "conversation") ? xstrdup(string_field(ev, "conversation")) : NULL;
+        vec_push(&p->records, r);
+    }
+    p->fate = fate;
+    p->fate_ud = ud;
+    p->replaying = true;
+    pattern_begin(p);
+    pattern_replay_outcomes(p);
+    p->replaying = false;
+    vec_truncate(&p->records, 0);
     return true;
 }

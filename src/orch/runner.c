@@ -77,6 +77,9 @@ struct run {
     char *turn_agent;       /* the agent this turn's request went to (for /usage) */
     int64_t turn_sent_ms;   /* when it went */
     int64_t turn_first_ms;  /* how long its first piece took; -1: none yet */
+    bool resuming;          /* the next request goes on with one a crash cut off */
+    char *resume_entry;     /* ... whose reply was cut in the middle, with this id */
+    uint64_t retry_timer;   /* a retried run that had its reply ends from the loop */
 };
 
 static void run_next_turn(struct run *run);
@@ -101,14 +104,22 @@ void run_free(struct run *run)
         return;
     if (run->call)
         backend_cancel(run->s->backend, run->call);
+    if (run->retry_timer)
+        loop_timer_cancel(run->s->loop, run->retry_timer);
     vec_fini(&run->calls);
     free(run->id);
     free(run->agent);
     free(run->handoff_to);
+    free(run->resume_entry);
     free(run->error);
     free(run->turn_agent);
     cJSON_Delete(run->response_format);
     free(run);
+}
+
+const char *run_id_of(const struct run *run)
+{
+    return run->id;
 }
 
 void run_add_context(const struct run *run, cJSON *fields)
@@ -641,12 +652,18 @@ static void on_remote_started(void *ud, const char *remote_id, const char *paren
 {
     struct run *run = ud;
     cJSON *fields = cJSON_CreateObject();
+    cJSON *span;
 
     run_add_context(run, fields);
-    /* Another agent takes the conversation on: to the user it stays one. */
+    /* The first server conversation, or another agent taking the
+     * conversation on: to the user it stays one. Resume reads it back. */
     cJSON_AddStringToObject(fields, "server_conversation", remote_id);
-    cJSON_AddStringToObject(fields, "server_parent", parent);
+    if (parent)
+        cJSON_AddStringToObject(fields, "server_parent", parent);
     cJSON_AddNumberToObject(fields, "carried", (double)carried);
+    span = cJSON_AddObjectToObject(fields, "span");
+    cJSON_AddNumberToObject(span, "local", (double)run->conv->remote_span.first);
+    cJSON_AddNumberToObject(span, "server", (double)run->conv->remote_span.carried);
     event_emit(&run->s->events, "conversation.started", fields);
 }
 
@@ -726,12 +743,17 @@ static void run_send(struct run *run, const struct agent *agent, const struct to
                                    n,
                                    run->response_format,
                                    debug_wants_client_handoffs(run->s),
-                                   run->id};
+                                   run->id,
+                                   run->resuming,
+                                   run->resuming ? run->resume_entry : NULL};
+    run->resuming = false;
     run->call = backend_request(run->s->backend, &req, &reply);
 }
 
-struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new,
-                      const cJSON *response_format)
+/* A new run, registered and announced with run.started (retry_of: the
+ * run a crash cut off that it continues, or NULL). */
+static struct run *run_begin(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new,
+                             const cJSON *response_format, const char *retry_of)
 {
     struct run *run = xcalloc(1, sizeof *run);
     cJSON *fields = cJSON_CreateObject();
@@ -751,7 +773,116 @@ struct run *run_start(struct session *s, struct conversation *conv, const struct
     session_note_run(s, conv, run->id);
 
     run_add_context(run, fields);
+    if (retry_of)
+        cJSON_AddStringToObject(fields, "retry_of", retry_of);
     event_emit(&s->events, "run.started", fields);
+    return run;
+}
+
+struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new,
+                      const cJSON *response_format)
+{
+    struct run *run = run_begin(s, conv, agent, first_new, response_format, NULL);
+    run_next_turn(run);
+    return run;
+}
+
+static void on_retry_timer(struct loop *loop, void *ud)
+{
+    struct run *run = ud;
+    run->retry_timer = 0;
+    if (run->state == RUN_ACTIVE)
+        run_proceed(run, AT_TOOLS);
+}
+
+static bool is_input(const struct entry *e)
+{
+    return e->type == ENTRY_MESSAGE_INPUT || e->type == ENTRY_FUNCTION_RESULT;
+}
+
+/* The calls of the last turn that have no result yet, as pending calls of
+ * run; returns the index just after those calls, or 0 when the
+ * conversation does not end with calls (and their results). */
+static size_t unanswered_calls(struct run *run)
+{
+    const struct vec *entries = &run->conv->entries;
+    size_t results = entries->len, calls;
+
+    while (results > 0 && ((struct entry *)entries->items[results - 1])->type == ENTRY_FUNCTION_RESULT)
+        results--;
+    calls = results;
+    while (calls > 0 && ((struct entry *)entries->items[calls - 1])->type == ENTRY_FUNCTION_CALL)
+        calls--;
+    if (calls == results)
+        return 0;
+    for (size_t i = calls; i < results; i++) {
+        const struct entry *call = entries->items[i];
+        bool answered = false;
+        struct pending_call *pc;
+        for (size_t k = results; k < entries->len && !answered; k++) {
+            const struct entry *e = entries->items[k];
+            answered = e->tool_call_id && call->tool_call_id && strcmp(e->tool_call_id, call->tool_call_id) == 0;
+        }
+        if (answered)
+            continue;
+        pc = xcalloc(1, sizeof *pc);
+        pc->run = run;
+        pc->tool_call_id = xstrdup(call->tool_call_id);
+        pc->name = xstrdup(call->name);
+        pc->arguments = xstrdup(call->arguments);
+        vec_push(&run->calls, pc);
+    }
+    return results;
+}
+
+struct run *run_retry(struct session *s, struct conversation *conv, size_t first_entry, const cJSON *response_format,
+                      const char *retry_of, const char *streamed, char **error)
+{
+    const struct agent *agent = team_find_agent(s->team, conv->agent);
+    const struct vec *entries = &conv->entries;
+    const struct entry *last = vec_last(entries);
+    struct run *run;
+    size_t after_calls, first_input;
+
+    if (!agent) {
+        *error = xasprintf("%s cannot go on: agent \"%s\" no longer exists", retry_of, conv->agent);
+        return NULL;
+    }
+    if (!last) {
+        *error = xasprintf("%s cannot go on: %s has no entries", retry_of, conv->id);
+        return NULL;
+    }
+    run = run_begin(s, conv, agent, entries->len, response_format, retry_of);
+    run->first_entry = first_entry < entries->len ? first_entry : entries->len;
+    after_calls = unanswered_calls(run);
+    if (run->calls.len) {
+        /* Calls whose results the crash lost run again; then the turn
+         * sends every result of the calls, old and new. */
+        run_function_calls(run);
+        run->first_new = after_calls;
+        return run;
+    }
+    if (last->type == ENTRY_MESSAGE_OUTPUT) {
+        /* The reply had come: the run ends as it would have, from the
+         * loop, once the caller watches it. */
+        run->turn_start = entries->len - 1;
+        run->retry_timer = loop_timer_add(s->loop, 0, on_retry_timer, run);
+        return run;
+    }
+    if (last->type == ENTRY_AGENT_HANDOFF && last->execution && strcmp(last->execution, "server") != 0) {
+        /* A handoff agentdeck carries out: the next agent's turn. */
+        run_next_turn(run);
+        return run;
+    }
+    /* The request was cut off: its inputs are the latest ones (none after
+     * a tool or a handoff the server ran). The backend picks up what its
+     * server finished, if it keeps conversations. */
+    first_input = after_calls ? after_calls : entries->len;
+    while (!after_calls && first_input > 0 && is_input(entries->items[first_input - 1]))
+        first_input--;
+    run->first_new = first_input;
+    run->resuming = true;
+    run->resume_entry = streamed ? xstrdup(streamed) : NULL;
     run_next_turn(run);
     return run;
 }

@@ -11,6 +11,17 @@
  * now and run.done or run.error when it ends. */
 struct run *run_start(struct session *s, struct conversation *conv, const struct agent *agent, size_t first_new,
                       const cJSON *response_format);
+/* A run that goes on with run retry_of, which a crash cut off in conv
+ * (started when conv had first_entry entries; streamed: the id of the
+ * reply it was streaming when it was cut, or NULL): it looks at how the
+ * conversation ends, runs again the function calls whose results were
+ * lost, carries out a handoff, ends at a reply that had come, or sends the
+ * request again (asking the backend to pick up what its server finished).
+ * Its run.started names retry_of; it never ends before it returns, so
+ * that the caller can watch it. Returns NULL with *error set when the
+ * conversation's agent is gone. */
+struct run *run_retry(struct session *s, struct conversation *conv, size_t first_entry, const cJSON *response_format,
+                      const char *retry_of, const char *streamed, char **error);
 /* How a run ended, for whoever watches it (patterns). */
 struct run_outcome {
     const char *run_id;
@@ -33,6 +44,8 @@ void run_cancel(struct run *run, const char *why);
 void runner_reap(struct session *s);
 void run_free(struct run *run);
 
+/* The run's id ("r3"). */
+const char *run_id_of(const struct run *run);
 /* Adds conversation, agent and run fields common to events. */
 void run_add_context(const struct run *run, cJSON *fields);
 /* Emits an entry event for e in conv (run may be NULL). */

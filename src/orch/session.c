@@ -11,6 +11,7 @@
 #include "orch/debug.h"
 #include "orch/handlers.h"
 #include "orch/pattern.h"
+#include "orch/resume.h"
 #include "orch/runner.h"
 #include "orch/stats.h"
 
@@ -62,6 +63,7 @@ struct session *session_new(const char *id, struct loop *loop, struct backend *b
     vec_init(&s->conversations, conversation_free_item);
     vec_init(&s->runs, run_free_item);
     vec_init(&s->patterns, NULL);
+    vec_init(&s->unfinished, unfinished_free);
     s->state = cJSON_Duplicate(team->state.initial, 1);
     stats_attach(s);
     s->wire = wire_new(WIRE_MAX_EXCHANGES, WIRE_MAX_BODY, WIRE_MAX_TOTAL);
@@ -76,6 +78,7 @@ void session_free(struct session *s)
     if (!s)
         return;
     vec_fini(&s->runs); /* cancels backend calls and functions without events */
+    vec_fini(&s->unfinished);
     pattern_free_all(s);
     handlers_free(s);
     debug_free(s);

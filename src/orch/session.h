@@ -55,6 +55,8 @@ struct session {
     /* Whether function calls wait for the user's /allow (doc/commands.md#allow-deny): */
     bool allow_functions;      /* --yes: they run without asking */
     struct vec always_allowed; /* char *: functions the user allowed for the session (/allow --always) */
+    struct vec unfinished;    /* what a crash cut off, for /retry: struct unfinished * (orch/resume.h) */
+    bool replay;              /* a recorded session is replayed: commands that change it are refused */
 };
 
 /* Takes ownership of backend and team. */

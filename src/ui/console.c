@@ -24,6 +24,9 @@
 #include "cmd/views.h"
 #include "core/clock.h"
 #include "core/xalloc.h"
+#include "model/journal.h"
+#include "orch/replay.h"
+#include "orch/resume.h"
 #include "orch/runner.h"
 #include "ui/cmdline.h"
 #include "ui/keys.h"
@@ -266,6 +269,28 @@ static void render_agent_list(struct buf *out, const cJSON *ev)
     }
 }
 
+static void render_sessions(struct buf *out, const cJSON *ev)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(ev, "sessions")) {
+        bool current = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(item, "current"));
+        buf_printf(out, "%s  %.16s  %s\n    %.0f conversation%s, %.0f run%s, ", ev_str(item, "session"),
+                   ev_str(item, "started"), *ev_str(item, "profile") ? ev_str(item, "profile") : "(no profile)",
+                   ev_num(item, "conversations"), ev_num(item, "conversations") == 1 ? "" : "s", ev_num(item, "runs"),
+                   ev_num(item, "runs") == 1 ? "" : "s");
+        if (current)
+            buf_puts(out, "this session");
+        else if (ev_num(item, "interrupted") > 0)
+            buf_printf(out, "%.0f interrupted (--resume, then /retry)", ev_num(item, "interrupted"));
+        else
+            buf_puts(out, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(item, "clean")) ? "ended cleanly"
+                                                                                        : "did not end cleanly");
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(item, "torn")))
+            buf_printf(out, "; its last line is torn (byte %.0f)", ev_num(item, "torn"));
+        buf_puts(out, "\n\n");
+    }
+}
+
 /* Answers to commands open in an overlay. */
 static bool show_answer(struct console *c, const char *type, const cJSON *ev)
 {
@@ -301,6 +326,9 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
                           ev_str(cJSON_GetObjectItemCaseSensitive(ev, "right"), "entry_id"));
         overlay_open(c->ov, title, side, false);
         free(side);
+    } else if (strcmp(type, "session.list") == 0) {
+        render_sessions(&text, ev);
+        overlay_open(c->ov, "sessions (agentdeck --resume SESSION goes on with one)", buf_str(&text), false);
     } else if (strcmp(type, "conversation.history") == 0) {
         entries_render_text(&text, cJSON_GetObjectItemCaseSensitive(ev, "entries"));
         title = xasprintf("history of %s, held by %s", ev_str(ev, "conversation"), ev_str(ev, "agent"));
@@ -318,9 +346,9 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
     return true;
 }
 
-static void on_event(void *ud, const cJSON *ev, const char *line)
+/* One event into the panes, the timeline and the status bar. */
+static void feed(struct console *c, const cJSON *ev, const char *line)
 {
-    struct console *c = ud;
     const char *type = ev_str(ev, "type"), *agent = ev_str(ev, "agent"), *run = ev_str(ev, "run");
     struct pane *p = *agent ? console_find_pane(c, agent) : NULL;
     const char *id = ev_str(ev, "entry_id");
@@ -331,8 +359,11 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
     if (strcmp(type, "message.output.delta") == 0) {
         if (p) {
             struct block *b = pane_find(p, id);
+            bool first = p->state != PANE_STREAMING || !p->run || strcmp(p->run, run) != 0;
             if (!b)
                 b = pane_add(p, BLOCK_REPLY, id, "", "");
+            else if (first)
+                pane_set_text(p, b, ""); /* a reply cut off by a stop streams again from its start */
             pane_append(p, b, ev_str(ev, "content"));
             if (p->state != PANE_STREAMING)
                 pane_set_state(p, PANE_STREAMING, NULL, run);
@@ -429,6 +460,12 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
             pane_set_state(p, PANE_THINKING, NULL, run);
             free(text);
         }
+    } else if (strcmp(type, "run.interrupted") == 0) {
+        end_run(c, run);
+        if (p) {
+            pane_add(p, BLOCK_NOTICE, NULL, "", "(interrupted when agentdeck stopped: /retry goes on)");
+            pane_set_state(p, PANE_IDLE, NULL, NULL);
+        }
     } else if (strcmp(type, "run.done") == 0 || strcmp(type, "run.error") == 0 || strcmp(type, "run.cancelled") == 0) {
         const cJSON *usage = cJSON_GetObjectItemCaseSensitive(ev, "usage");
         c->tokens_in += (int64_t)ev_num(usage, "prompt_tokens");
@@ -447,11 +484,12 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
             char *text = xasprintf("function %s failed: %s", ev_str(ev, "function"), ev_str(ev, "message"));
             pane_add(p, BLOCK_ERROR, NULL, "!", text);
             free(text);
-        } else {
+        } else if (!c->quiet) {
             console_say(c, ROLE_ERROR, "%s", ev_str(ev, "message"));
         }
     } else if (strcmp(type, "warning") == 0) {
-        console_say(c, ROLE_WARNING, "%s", ev_str(ev, "message"));
+        if (!c->quiet)
+            console_say(c, ROLE_WARNING, "%s", ev_str(ev, "message"));
     } else if (strcmp(type, "agent.created") == 0) {
         const cJSON *def = cJSON_GetObjectItemCaseSensitive(ev, "definition");
         if (!p)
@@ -466,12 +504,67 @@ static void on_event(void *ud, const cJSON *ev, const char *line)
     } else if (strcmp(type, "agent.deleted") == 0) {
         remove_pane(c, agent);
     } else if (strcmp(type, "export") == 0) {
-        console_say(c, ROLE_TEXT, "exported %s to %s (%.0f bytes)", ev_str(ev, "format"), ev_str(ev, "path"),
-                    ev_num(ev, "bytes"));
-    } else {
+        if (!c->quiet && !c->past)
+            console_say(c, ROLE_TEXT, "exported %s to %s (%.0f bytes)", ev_str(ev, "format"), ev_str(ev, "path"),
+                        ev_num(ev, "bytes"));
+    } else if (!c->quiet && !c->past) {
         show_answer(c, type, ev);
     }
     console_mark(c);
+}
+
+static void on_event(void *ud, const cJSON *ev, const char *line)
+{
+    feed(ud, ev, line);
+}
+
+/* --resume: the journal's events, and what resuming added, as they were. */
+static void feed_history(struct console *c, const struct vec *history)
+{
+    c->quiet = true;
+    for (size_t i = 0; i < history->len; i++) {
+        const struct journal_line *l = history->items[i];
+        feed(c, l->event, l->text);
+    }
+    c->quiet = false;
+}
+
+/* --replay: each event as it comes, into the screen and the session (so
+ * that /history and the other commands that look see it). */
+static void on_replayed(void *ud, const cJSON *ev, const char *line)
+{
+    struct console *c = ud;
+    rebuild_event(c->replayed, ev);
+    c->past = true;
+    feed(c, ev, line);
+    c->past = false;
+    if (replay_finished(c->replay))
+        console_say(c, ROLE_TEXT, "The replay is over (%zu events); /quit leaves", replay_length(c->replay));
+}
+
+bool console_replay_key(struct console *c, int ch)
+{
+    if (!c->replay)
+        return false;
+    switch (ch) {
+    case ' ':
+        replay_toggle_pause(c->replay);
+        break;
+    case 'n':
+        if (!replay_paused(c->replay))
+            replay_toggle_pause(c->replay);
+        replay_step(c->replay);
+        break;
+    case '+':
+    case '-':
+        replay_change_speed(c->replay, ch == '+' ? 1 : -1);
+        break;
+    default:
+        return false;
+    }
+    c->dirty_status = true;
+    console_mark(c);
+    return true;
 }
 
 /* ---- actions of the keys ---------------------------------------------------- */
@@ -1126,6 +1219,8 @@ int console_run(struct session *s, const struct console_options *o)
     s->deltas = true; /* replies stream in */
     s->edit_text = edit_in_editor;
     s->edit_ud = &c;
+    if (o->history)
+        feed_history(&c, o->history);
     c.sink = event_stream_add_sink(&s->events, &sink);
     keys_init(o->keys);
     fatal_console = &c;
@@ -1157,6 +1252,12 @@ int console_run(struct session *s, const struct console_options *o)
         console_say(&c, ROLE_ERROR, "Using the default theme: %s", theme_error);
         timeline_add_notice(&tl, ROLE_ERROR, theme_error);
         free(theme_error);
+    } else if (o->replay) {
+        console_say(&c, ROLE_TEXT, "Replaying %s: Space pauses, n steps, + and - change the speed", s->id);
+    } else if (o->history) {
+        console_say(&c, ROLE_TEXT, "Resumed %s: %zu run%s or step%s cut off%s", s->id, s->unfinished.len,
+                    s->unfinished.len == 1 ? "" : "s", s->unfinished.len == 1 ? "" : "s",
+                    s->unfinished.len ? "; /retry goes on" : "");
     } else {
         console_say(&c, ROLE_TEXT,
                     s->team->agents.len ? "Type a message to begin; %s for help, /quit to leave"
@@ -1174,8 +1275,16 @@ int console_run(struct session *s, const struct console_options *o)
     c.stdin_watch = loop_watch_fd(s->loop, STDIN_FILENO, LOOP_READ, on_stdin, &c);
     for (size_t i = 0; i < sizeof console_signals / sizeof console_signals[0]; i++)
         loop_on_signal(s->loop, console_signals[i], on_signal, &c);
+    if (o->replay) {
+        c.replayed = rebuild_new(s);
+        c.replay = replay_new(s->loop, o->replay, o->speed, on_replayed, &c);
+        replay_start(c.replay);
+    }
     console_mark_all(&c);
     loop_run_until(s->loop, console_done, &c);
+    replay_free(c.replay);
+    c.replay = NULL;
+    rebuild_free(c.replayed);
 
     /* Runs still going end now. */
     c.quit = true;

@@ -14,6 +14,11 @@ struct console_options {
     const struct keymap *keys;
     const cJSON *early;       /* events emitted before the screen was up (an array), shown first; may be NULL */
     const char *model;        /* the model every agent runs on (chat --model), or NULL: each agent's own */
+    /* --resume: the events to show before the live ones (struct journal_line *) */
+    const struct vec *history;
+    /* --replay: the recorded events to play (struct journal_line *), and how fast */
+    const struct vec *replay;
+    double speed;
 };
 
 /* Runs the console on session until /quit; returns the exit status. */

@@ -34,6 +34,7 @@ static const struct key_doc key_map[] = {
     {ACTION_SUSPEND, -1, NULL, NULL},
     {-1, -1, "y, a, n", "when a function call waits and the line is empty: allow it once, always, or deny it"},
     {-1, -1, "Ctrl-R", "search the history"},
+    {-1, -1, "Space n + -", "--replay, on an empty line: pause and go on, play the next event, faster, slower"},
     {-1, -1, "other keys",
      "edit the line with readline: Emacs keys by default; ~/.inputrc is read (set editing-mode vi)"},
     {-1, -1, NULL, NULL},
@@ -441,8 +442,9 @@ void keys_feed(struct console *c, const char *bytes, size_t n)
         } else if (!pressed(c, control_key(ch))) {
             if (ch == '\t' && c->ov->open)
                 close_overlay(c);
-            /* A call that waits takes its answer from an empty line. */
-            else if (c->ov->open || !cmdline_is_empty() || !console_answer_key(c, ch))
+            /* On an empty line: a call that waits takes its answer, a replay its keys. */
+            else if (c->ov->open || !cmdline_is_empty() ||
+                     !(console_answer_key(c, ch) || (ch != 'q' && console_replay_key(c, ch))))
                 to_readline(c, d + i, 1);
         }
         i++;

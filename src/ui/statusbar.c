@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "orch/replay.h"
 #include "text/width.h"
 #include "ui/keys.h"
 #include "ui/ui.h"
@@ -69,6 +70,13 @@ void statusbar_paint(struct console *c)
     buf_puts(&left, " out ");
     draw_clean(&clean, buf_str(&left), true);
 
+    if (c->replay) {
+        if (replay_finished(c->replay))
+            buf_puts(&right, " REPLAY done |");
+        else
+            buf_printf(&right, " REPLAY %s%gx %zu/%zu |", replay_paused(c->replay) ? "paused " : "",
+                       replay_speed(c->replay), replay_position(c->replay), replay_length(c->replay));
+    }
     buf_printf(&right, " %s%s%s%s | %s help ", s->step_mode ? "STEP | " : "", c->zoom ? "zoom " : "",
                layouts[c->layout], c->crowded ? " (crowded)" : "", keys_of(ACTION_HELP));
     rw = (int)width_str(right.data, right.len);

@@ -176,7 +176,10 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
     } else if (strcmp(type, "conversation.started") == 0) {
         kind = "conv";
         role = ROLE_DIM;
-        if (*ev_str(ev, "server_conversation"))
+        if (*ev_str(ev, "server_conversation") && !*ev_str(ev, "server_parent"))
+            buf_printf(&text, "%s is server conversation %s", ev_str(ev, "conversation"),
+                       ev_str(ev, "server_conversation"));
+        else if (*ev_str(ev, "server_conversation"))
             buf_printf(&text, "%s now on server conversation %s (context carried: %.0f entries)",
                        ev_str(ev, "conversation"), ev_str(ev, "server_conversation"), ev_num(ev, "carried"));
         else if (*ev_str(ev, "parent"))
@@ -188,6 +191,18 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
         kind = "run";
         role = ROLE_DIM;
         buf_printf(&text, "%s started in %s", ev_str(ev, "run"), ev_str(ev, "conversation"));
+        if (*ev_str(ev, "retry_of"))
+            buf_printf(&text, ", going on with %s", ev_str(ev, "retry_of"));
+    } else if (strcmp(type, "run.interrupted") == 0) {
+        kind = "cut";
+        role = ROLE_WARNING;
+        buf_printf(&text, "%s was in flight when agentdeck stopped: /retry goes on with it", ev_str(ev, "run"));
+    } else if (strcmp(type, "session.resumed") == 0) {
+        kind = "resume";
+        role = ROLE_HANDOFF;
+        buf_printf(&text, "session %s resumed from %.0f events; %d run%s cut off", ev_str(ev, "session"),
+                   ev_num(ev, "events"), cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "interrupted")),
+                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "interrupted")) == 1 ? "" : "s");
     } else if (strcmp(type, "function.call") == 0) {
         kind = "call";
         role = ROLE_TOOL;

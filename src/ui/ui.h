@@ -77,6 +77,10 @@ struct console {
     enum theme_role message_role;
     char *hint; /* completion matches, until the next key */
     int64_t tokens_in, tokens_out;
+    bool quiet;               /* resumed events of the past: no overlays, no status messages */
+    bool past;                /* a replayed event: no overlay (the answers of live commands have one) */
+    struct replay *replay;    /* --replay: the player, or NULL */
+    struct rebuild *replayed; /* --replay: the session as far as it has played */
 
     SCREEN *screen;
     uint64_t stdin_watch, stderr_watch;
@@ -117,6 +121,9 @@ struct pane *console_find_pane(struct console *c, const char *agent);
 /* y, a or n answers the oldest call that waits for confirmation (allow
  * once, allow always, deny); returns false for another key or when none waits. */
 bool console_answer_key(struct console *c, int key);
+/* --replay, on an empty line: Space, n, + or - drive the player; returns
+ * false for any other key. */
+bool console_replay_key(struct console *c, int ch);
 
 /* ---- draw.c: text in a window, clipped to columns ---- */
 /* Draws drawable UTF-8 text at the cursor in attr, at most cols columns;

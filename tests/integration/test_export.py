@@ -306,7 +306,7 @@ def mistral_another_agent_takes_the_conversation_on():
     doc = json.loads(texts["json"])
     check_histories(doc, "mistral")
     conv = doc["conversations"][0]
-    switched = [e for e in of_type(result.events, "conversation.started") if "server_conversation" in e]
+    switched = [e for e in of_type(result.events, "conversation.started") if e.get("server_parent")]
     eq(len(switched), 1, "a second server conversation for sales")
     eq(conv["server_conversation"], switched[0]["server_conversation"], "the latest server conversation")
     eq(conv["history"]["conversation_id"], "c1", "two server conversations: agentdeck's id for the whole")

@@ -28,14 +28,24 @@ def no_rejections():
     eq(SERVER.rejections(), [], "requests the fake server rejected as off-spec")
 
 
+def kinds(events):
+    """The event types, without mistral's own: the conversation.started that
+    names a server conversation (each new one, a switch or a branch)."""
+    return [e["type"] for e in events if not (e["type"] == "conversation.started" and "server_conversation" in e)]
+
+
 @test
 def support_handoff_on_the_server():
     fresh()
     status, events, stderr = SERVER.run(["-c", "/start cs " + CHARGED_TWICE], profile="support.json")
     eq(status, 0, "exit status")
     eq(stderr, "", "stderr")
-    eq(types(events), ["conversation.started", "message.input", "run.started", "agent.handoff", "message.output",
+    eq(kinds(events), ["conversation.started", "message.input", "run.started", "agent.handoff", "message.output",
                        "run.done"], "the same events as offline")
+    server = [e for e in of_type(events, "conversation.started") if "server_conversation" in e]
+    eq(len(server), 1, "the server conversation is named once")
+    eq((server[0]["carried"], server[0]["span"]), (0, {"local": 0, "server": 0}), "it starts with nothing carried")
+    check("server_parent" not in server[0], "the first server conversation replaces none")
     handoff = one(events, "agent.handoff")
     eq((handoff["previous_agent"], handoff["next_agent"], handoff["execution"]), ("cs", "billing", "server"),
        "handoff")
@@ -53,7 +63,7 @@ def finance_function_call_runs_on_the_client():
     fresh()
     status, events, stderr = SERVER.run(["-c", "/start finance " + ECB_2023], profile="finance.json")
     eq(status, 0, "exit status")
-    eq(types(events), ["conversation.started", "message.input", "run.started", "agent.handoff", "function.call",
+    eq(kinds(events), ["conversation.started", "message.input", "run.started", "agent.handoff", "function.call",
                        "function.result", "message.output", "run.done"], "event types")
     call, result = one(events, "function.call"), one(events, "function.result")
     eq(call["name"], "get_interest_rate", "function")
@@ -164,7 +174,7 @@ def another_agent_takes_the_conversation_on_in_a_new_server_conversation():
     fresh()
     status, events, stderr = SERVER.run(["-c", "hello", "-c", "@sales How much is Pro?"], profile="support.json")
     eq(status, 0, "exit status")
-    started = [e for e in of_type(events, "conversation.started") if "server_conversation" in e]
+    started = [e for e in of_type(events, "conversation.started") if "server_parent" in e]
     eq(len(started), 1, "one conversation.started for the switch")
     conversations = [r for r in SERVER.requests() if r["method"] == "POST" and r["path"] == "/v1/conversations"]
     eq(len(conversations), 2, "two server conversations")
@@ -200,7 +210,7 @@ def restart_branches_the_server_conversation():
     eq(len(history), 1, "the source's history was read to find the entry's server id")
     check(body["from_entry_id"].startswith("msg_"), "a server entry id: %s" % body["from_entry_id"])
     eq([i["content"] for i in body["inputs"]], ["I was charged twice"], "only the new input is sent")
-    server = [e for e in of_type(events, "conversation.started") if "server_conversation" in e]
+    server = [e for e in of_type(events, "conversation.started") if "server_parent" in e]
     eq(len(server), 1, "the branch's server conversation is announced")
     eq(server[0]["carried"], 1, "the server keeps the entries up to the first message")
     check(server[0]["server_parent"] in restarts[0]["path"], "its parent is the restarted one")
@@ -287,10 +297,6 @@ def every_command_gives_the_same_kinds_of_event_as_offline():
     eq(status, 1, "exit status (/allow with nothing waiting fails)")
     offline = lib.run(["--backend", "offline"] + args, profile="support.json")
     eq(offline.status, 1, "offline exit status")
-
-    def kinds(events):
-        # The server-side conversations of a switch or branch are mistral's own.
-        return [e["type"] for e in events if not (e["type"] == "conversation.started" and "server_conversation" in e)]
     eq(kinds(remote), kinds(offline.events), "the same kinds of event, in the same order")
     check(any("server_conversation" in e for e in remote), "the switch to sales made a server conversation")
     eq(one(remote, "error")["message"], "no function call waits for confirmation", "the one failed command")
@@ -337,7 +343,7 @@ def built_in_tool_executions_become_events():
     path = lib.write_profile({"name": "tools", "agents": [{"name": "searcher", "tools": [{"type": "web_search"}]}]})
     status, events, stderr = SERVER.run(["-c", "/start searcher Who won the Euro 2024?"], profile=path)
     eq(status, 0, "exit status")
-    eq(types(events)[3:5], ["tool.execution", "message.output"], "the tool ran on the server, then the reply")
+    eq(kinds(events)[3:5], ["tool.execution", "message.output"], "the tool ran on the server, then the reply")
     tool = one(events, "tool.execution")
     eq(tool["name"], "web_search", "tool")
     eq(tool["info"], {"results": 3}, "info")

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/xalloc.h"
 #include "model/entry.h"
 #include "model/event.h"
@@ -195,6 +196,144 @@ static void journal_reports_an_unusable_folder(void **state)
     free(error);
 }
 
+/* Every entry type back from its event's fields, as --resume reads them. */
+static void entries_come_back_from_their_events(void **state)
+{
+    for (int t = ENTRY_MESSAGE_INPUT; t <= ENTRY_AGENT_HANDOFF; t++) {
+        struct entry *e = entry_new((enum entry_type)t, "cs"), *back;
+        cJSON *obj = cJSON_CreateObject(), *again = cJSON_CreateObject();
+        char *a, *b;
+
+        e->content = xstrdup("hello \"there\"\n");
+        e->name = xstrdup("get_rate");
+        e->arguments = xstrdup("{\"year\":\"2023\"}");
+        e->tool_call_id = xstrdup("of0000042");
+        e->result = xstrdup("4.50%");
+        e->previous_agent = xstrdup("cs");
+        e->next_agent = xstrdup("billing");
+        e->execution = xstrdup("client");
+        if (t == ENTRY_TOOL_EXECUTION)
+            e->info = cJSON_Parse("{\"results\": 3}");
+        cJSON_AddStringToObject(obj, "type", entry_type_name(e->type));
+        cJSON_AddStringToObject(obj, "agent", e->agent);
+        entry_add_fields(e, obj);
+        back = entry_from_json(obj);
+        assert_non_null(back);
+        assert_int_equal(back->type, e->type);
+        assert_string_equal(back->id, e->id);
+        cJSON_AddStringToObject(again, "type", entry_type_name(back->type));
+        cJSON_AddStringToObject(again, "agent", back->agent);
+        entry_add_fields(back, again);
+        a = cJSON_PrintUnformatted(obj);
+        b = cJSON_PrintUnformatted(again);
+        assert_string_equal(a, b);
+        cJSON_free(a);
+        cJSON_free(b);
+        cJSON_Delete(obj);
+        cJSON_Delete(again);
+        entry_free(e);
+        entry_free(back);
+    }
+    assert_null(entry_from_json(NULL));
+}
+
+/* After a rebuild, new ids come after the journal's own, never a server's. */
+static void ids_go_on_after_the_journal(void **state)
+{
+    struct entry *e;
+    unsigned long long n;
+
+    entry_serial_note("msg_0900");
+    entry_serial_note("msg_068f0000000000008000000000000099"); /* a server's: not ours */
+    entry_serial_note("fc_12");                                /* too short to be ours */
+    e = entry_new(ENTRY_MESSAGE_OUTPUT, "cs");
+    n = strtoull(strchr(e->id, '_') + 1, NULL, 10);
+    assert_true(n == 901);
+    entry_free(e);
+}
+
+static void rfc3339_stamps_read_back(void **state)
+{
+    char ts[40];
+    int64_t ms = 0;
+
+    clock_format_rfc3339(1795382594644LL, ts, sizeof ts);
+    assert_true(clock_parse_rfc3339(ts, &ms));
+    assert_true(ms == 1795382594644LL);
+    assert_true(clock_parse_rfc3339("2026-11-22T19:23:14Z", &ms));
+    assert_false(clock_parse_rfc3339("2026-11-22 19:23:14", &ms));
+    assert_false(clock_parse_rfc3339("2026-11-22T19:23:14.644+01:00", &ms));
+    assert_false(clock_parse_rfc3339(NULL, &ms));
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* A torn last line and a broken line are skipped, each named with its byte. */
+static void journal_reads_back_and_skips_what_is_torn(void **state)
+{
+    char dir[] = "/tmp/agentdeck-test-XXXXXX";
+    char *path, *error = NULL;
+    struct journal_contents jc;
+    const char *good = "{\"seq\":1,\"ts\":\"2026-11-22T19:23:14.644Z\",\"type\":\"warning\"}\n";
+
+    assert_non_null(mkdtemp(dir));
+    path = xasprintf("%s/events.jsonl", dir);
+    write_text(path, "{\"seq\":1,\"ts\":\"2026-11-22T19:23:14.644Z\",\"type\":\"warning\"}\n"
+                     "not json\n"
+                     "{\"seq\":2,\"ts\":\"2026-11-22T19:23:14.645Z\",\"type\":\"error\"}\n"
+                     "{\"seq\":3,\"ts\":\"2026-11-2");
+    assert_true(journal_read(path, &jc, &error));
+    assert_int_equal(jc.lines.len, 2);
+    assert_true(jc.last_seq == 2);
+    assert_int_equal(jc.warnings.len, 2);
+    assert_non_null(strstr(jc.warnings.items[0], "line 2 (from byte 59) is not a JSON event"));
+    assert_non_null(strstr(jc.warnings.items[1], "the last line (from byte 125) was cut off"));
+    assert_true(jc.torn == 125);
+    assert_false(jc.missing_newline);
+    assert_true(((struct journal_line *)jc.lines.items[1])->offset == 68);
+    journal_contents_fini(&jc);
+
+    /* A whole last line without its newline counts. */
+    write_text(path, "{\"seq\":1,\"ts\":\"2026-11-22T19:23:14.644Z\",\"type\":\"warning\"}");
+    assert_true(journal_read(path, &jc, &error));
+    assert_int_equal(jc.lines.len, 1);
+    assert_true(jc.missing_newline && jc.torn == -1);
+    journal_contents_fini(&jc);
+
+    /* Reopened to go on: the torn bytes go, a missing newline comes back. */
+    write_text(path, "{\"seq\":1,\"ts\":\"2026-11-22T19:23:14.644Z\",\"type\":\"warning\"}\n{\"seq\":2,");
+    struct journal *j = journal_reopen(dir, 59, &error);
+    assert_non_null(j);
+    journal_close(j);
+    assert_true(journal_read(path, &jc, &error));
+    assert_int_equal(jc.lines.len, 1);
+    assert_int_equal(jc.warnings.len, 0);
+    journal_contents_fini(&jc);
+    write_text(path, "{\"seq\":1,\"ts\":\"2026-11-22T19:23:14.644Z\",\"type\":\"warning\"}");
+    j = journal_reopen(dir, -1, &error);
+    assert_non_null(j);
+    journal_close(j);
+    {
+        FILE *fp = fopen(path, "r");
+        char text[256] = {0};
+        assert_true(fread(text, 1, sizeof text - 1, fp) > 0);
+        fclose(fp);
+        assert_string_equal(text, good);
+    }
+    assert_false(journal_read("/nonexistent/events.jsonl", &jc, &error));
+    assert_non_null(strstr(error, "cannot read"));
+    free(error);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -205,6 +344,10 @@ int main(void)
         cmocka_unit_test(entry_ids_are_unique),
         cmocka_unit_test(journal_gets_every_event),
         cmocka_unit_test(journal_reports_an_unusable_folder),
+        cmocka_unit_test(entries_come_back_from_their_events),
+        cmocka_unit_test(ids_go_on_after_the_journal),
+        cmocka_unit_test(rfc3339_stamps_read_back),
+        cmocka_unit_test(journal_reads_back_and_skips_what_is_torn),
     };
     /* clang-format on */
     return cmocka_run_group_tests_name("event", tests, NULL, NULL);

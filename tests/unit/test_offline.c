@@ -169,7 +169,7 @@ static void cancel_from_inside_a_callback(void **state)
         struct conversation *conv = conversation_new("c1", "a");
         struct entry *in = entry_new(ENTRY_MESSAGE_INPUT, "a");
         struct backend_reply reply = {&c, cancel_on_delta, cancel_on_entry, count_done, count_error, NULL, NULL};
-        struct backend_request req = {team, agent, conv, 0, NULL, 0, NULL, false, NULL};
+        struct backend_request req = {team, agent, conv, 0, NULL, 0, NULL, false, NULL, false, NULL};
 
         team_add_agent(team, agent);
         in->role = strdup("user");
