@@ -269,7 +269,7 @@ static void api_send(struct api_call *c)
     const char *headers[] = {c->mb->auth_header, "Content-Type: application/json",
                              c->stream ? "Accept: text/event-stream" : "Accept: application/json", NULL};
     struct http_request req = {c->method, url, c->body, headers, 0, c->mb->stall_timeout_s};
-    struct http_handlers h = {c, on_data, on_done};
+    struct http_handlers h = {c, on_data, on_done, NULL};
 
     buf_reset(&c->raw);
     if (c->sse_ready)
