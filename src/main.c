@@ -19,6 +19,7 @@
 #include "model/profile.h"
 #include "cmd/listen.h"
 #include "orch/session.h"
+#include "tools/mcp.h"
 #include "ui/console.h"
 
 enum { EXIT_COMMAND_FAILED = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
@@ -381,6 +382,31 @@ static bool prepare_backend(struct session *session, bool to_stderr)
     return true;
 }
 
+/* A server's tools changed after start-up: the backend learns the agents' new tools. */
+static void on_mcp_changed(void *ud)
+{
+    session_team_changed(ud);
+}
+
+static bool mcp_settled(void *ud)
+{
+    struct session *s = ud;
+    return mcp_hub_settled(s->mcp) || s->interrupted;
+}
+
+static bool mcp_stopped(void *ud)
+{
+    return mcp_hub_stopped(ud);
+}
+
+/* Stops the MCP servers gracefully, waiting for them (a few seconds at most). */
+static void stop_mcp_servers(struct session *session)
+{
+    mcp_hub_on_change(session->mcp, NULL, NULL); /* the agents on the backend keep their tools */
+    mcp_hub_shutdown(session->mcp);
+    loop_run_until(session->loop, mcp_stopped, session->mcp);
+}
+
 static int run_batch(struct session *session, const struct options *o, int batch_fd)
 {
     bool ok;
@@ -388,17 +414,24 @@ static int run_batch(struct session *session, const struct options *o, int batch
     batch_add_sinks(session, stdout, stderr);
     loop_on_signal(session->loop, SIGINT, on_interrupt, session);
     loop_on_signal(session->loop, SIGTERM, on_interrupt, session);
-    if (!prepare_backend(session, false))
+    /* The servers' tools are part of the agents the backend gets: first them. */
+    mcp_hub_start(session->mcp);
+    loop_run_until(session->loop, mcp_settled, session);
+    if (!prepare_backend(session, false)) {
         ok = false;
-    else if (batch_fd >= 0)
-        ok = batch_run_stream(session, batch_fd, o->batch, o->keep_going);
-    else
-        ok = batch_run_lines(session, &o->commands, o->keep_going);
+    } else {
+        mcp_hub_on_change(session->mcp, on_mcp_changed, session);
+        if (batch_fd >= 0)
+            ok = batch_run_stream(session, batch_fd, o->batch, o->keep_going);
+        else
+            ok = batch_run_lines(session, &o->commands, o->keep_going);
+    }
     if (session_runs_waiting(session)) {
         /* Nobody is left to answer: the waiting runs end, and the batch failed. */
         session_cancel_runs(session, "the batch ended while the run waited (for /allow or /deny, or at a breakpoint)");
         ok = false;
     }
+    stop_mcp_servers(session);
     if (fflush(stdout) == EOF && !batch_events_lost()) {
         fprintf(stderr, "agentdeck: cannot write the events to stdout: %s\n", strerror(errno));
         ok = false;
@@ -454,6 +487,7 @@ int main(int argc, char **argv)
     team = NULL; /* the session has it */
     free(session_id);
     session->deltas = o.deltas;
+    session->mcp = mcp_hub_new(loop, &session->events, session->team);
     if (!o.no_journal)
         add_journal(session);
 
@@ -470,7 +504,12 @@ int main(int argc, char **argv)
         bool mistral = o.backend ? strcmp(o.backend, "mistral") == 0 : env_key && *env_key;
         struct console_options co = {profile_path, o.theme,
                                      mistral ? (o.base_url ? o.base_url : "https://api.mistral.ai") : NULL};
+        /* The servers start once the console shows their events; runs that
+         * need one wait for it, and the backend learns the tools then. */
+        mcp_hub_on_change(session->mcp, on_mcp_changed, session);
+        mcp_hub_start(session->mcp);
         status = console_run(session, &co);
+        stop_mcp_servers(session);
     }
     listener_close(listener);
     session_free(session);

@@ -561,6 +561,8 @@ static const struct command_spec commands[] = {
      NULL, cmd_allow},
     {"deny", "[TOOL_CALL_ID]", "refuse a call that waits for confirmation",
      "Without an id, every call that waits is denied; the agent answers without it.", 0, 1, NULL, NULL, cmd_deny},
+    {"mcp", "SUBCOMMAND ...", "list the MCP servers and their tools, restart one", NULL, 0, 0, NULL,
+     cmd_mcp_subcommands, NULL},
     {"theme", "[THEME]", "switch the console's colours: dark, light, mono, high-contrast or a file",
      "Without a name, shows the theme in use. A bad theme file is reported and the default theme is used.", 0, 1, NULL,
      NULL, cmd_theme},

@@ -47,4 +47,7 @@ enum cmd_status cmd_break(struct cmd_call *call);
 enum cmd_status cmd_breaks(struct cmd_call *call);
 enum cmd_status cmd_unbreak(struct cmd_call *call);
 
+/* /mcp list|tools|restart (src/cmd/mcp.c). */
+extern const struct command_spec cmd_mcp_subcommands[];
+
 #endif

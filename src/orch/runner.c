@@ -10,6 +10,7 @@
 #include "core/xalloc.h"
 #include "orch/debug.h"
 #include "tools/function.h"
+#include "tools/mcp.h"
 
 enum run_state {
     RUN_ACTIVE,
@@ -36,6 +37,7 @@ struct pending_call {
     char *name;
     char *arguments;
     struct function_run *process; /* NULL once it reported */
+    struct mcp_call *mcp;         /* an MCP tool's call; NULL once it reported */
     uint64_t missing_timer;       /* reports a function the profile lacks */
     bool pending;                 /* waits for confirmation */
     int answer;                   /* 0: none yet, 1: allow, -1: deny */
@@ -74,6 +76,7 @@ static void pending_call_free(void *item)
 {
     struct pending_call *pc = item;
     function_run_cancel(pc->process);
+    mcp_call_cancel(pc->mcp);
     if (pc->missing_timer)
         loop_timer_cancel(pc->run->s->loop, pc->missing_timer);
     free(pc->tool_call_id);
@@ -88,6 +91,7 @@ void run_free(struct run *run)
         return;
     if (run->call)
         backend_cancel(run->s->backend, run->call);
+    mcp_hub_unwait(run->s->mcp, run);
     vec_fini(&run->calls);
     free(run->id);
     free(run->agent);
@@ -134,6 +138,7 @@ static void run_end(struct run *run, const char *type, const char *message)
     if (run->state == RUN_ENDED)
         return;
     run->state = RUN_ENDED;
+    mcp_hub_unwait(run->s->mcp, run);
     if (run->call) {
         backend_cancel(run->s->backend, run->call);
         run->call = NULL;
@@ -244,6 +249,7 @@ static void on_function_done(void *ud, bool ok, const char *output)
     struct entry *e = entry_new(ENTRY_FUNCTION_RESULT, run->agent);
 
     pc->process = NULL;
+    pc->mcp = NULL;
     e->tool_call_id = xstrdup(pc->tool_call_id);
     if (ok) {
         e->result = xstrdup(output);
@@ -281,6 +287,15 @@ static void run_function_calls(struct run *run)
     for (size_t i = 0; i < run->calls.len; i++) {
         struct pending_call *pc = run->calls.items[i];
         const struct function_def *fn = team_find_function(run->s->team, pc->name);
+        if (!fn && mcp_hub_claims(run->s->mcp, pc->name)) {
+            /* SERVER__TOOL: the MCP server runs it; progress events name the call. */
+            cJSON *context = cJSON_CreateObject();
+            run_add_context(run, context);
+            cJSON_AddStringToObject(context, "tool_call_id", pc->tool_call_id);
+            pc->mcp = mcp_call_start(run->s->mcp, pc->name, pc->arguments, context, on_function_done, pc);
+            cJSON_Delete(context);
+            continue;
+        }
         if (!fn) {
             /* Reported from the loop: a callback here would free run->calls under us. */
             pc->missing_timer = loop_timer_add(run->s->loop, 0, report_missing_function, pc);
@@ -567,6 +582,12 @@ static void run_next_turn(struct run *run)
 static void run_send(struct run *run, const struct agent *agent, const struct tool_confirmation *confirmations,
                      size_t n);
 
+/* The MCP servers the agent takes tools from have settled: try the turn again. */
+static void on_mcp_settled(void *ud)
+{
+    run_turn(ud, NULL, 0);
+}
+
 static void run_turn(struct run *run, const struct tool_confirmation *confirmations, size_t n)
 {
     const struct agent *agent = team_find_agent(run->s->team, run->agent);
@@ -583,6 +604,9 @@ static void run_turn(struct run *run, const struct tool_confirmation *confirmati
         free(message);
         return;
     }
+    /* Its MCP tools first: a turn sent while a server starts would lack them. */
+    if (!n && mcp_hub_wait(run->s->mcp, agent->mcp, on_mcp_settled, run))
+        return;
     if (!n) {
         const struct breakpoint *b = debug_match(run->s, BREAK_AGENT, run->agent);
         if (b || (run->s->step_mode && !run->continuing)) {

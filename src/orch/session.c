@@ -12,6 +12,7 @@
 #include "orch/handlers.h"
 #include "orch/pattern.h"
 #include "orch/runner.h"
+#include "tools/mcp.h"
 
 static void conversation_free_item(void *c)
 {
@@ -46,6 +47,7 @@ void session_free(struct session *s)
     pattern_free_all(s);
     handlers_free(s);
     debug_free(s);
+    mcp_hub_free(s->mcp); /* after the runs, whose calls it holds */
     vec_fini(&s->patterns);
     cJSON_Delete(s->state);
     vec_fini(&s->conversations);

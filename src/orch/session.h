@@ -12,6 +12,7 @@
 #include "model/team.h"
 
 struct run;
+struct mcp_hub;
 
 struct session {
     char *id;
@@ -42,6 +43,7 @@ struct session {
     int syncing;              /* team changes being carried to the backend */
     int queries;              /* questions to the backend (/conversation) awaiting answers */
     unsigned async_failures;  /* agent syncs and backend questions that failed, ever */
+    struct mcp_hub *mcp;      /* the profile's MCP servers (tools/mcp.h); may be NULL */
 };
 
 /* Takes ownership of backend and team. */
