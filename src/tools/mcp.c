@@ -419,7 +419,7 @@ static void server_failed(struct mcp_server *srv, const char *why)
                         srv->base.def->name, why);
     srv->state = SRV_FAILED;
     free(srv->error);
-    srv->error = xstrdup(message);
+    srv->error = xasprintf(starting ? "it could not start: %s" : "it stopped working: %s", why);
     forget_session(srv);
     release_transport(srv);
     emit_server_message(srv, "mcp.error", message);
@@ -594,7 +594,7 @@ static void finish_listing(struct mcp_server *srv)
         cJSON_AddStringToObject(fields, "protocol_version", srv->base.protocol_version);
     }
     cJSON_AddNumberToObject(fields, "tools", (double)srv->tools.len);
-    emit(srv->hub, first ? "mcp.started" : "mcp.tools", fields);
+    emit(srv->hub, first ? "mcp.started" : "mcp.tools_changed", fields);
     warn_missing_tools(srv);
     tools_changed(srv->hub);
     if (first)
@@ -775,8 +775,10 @@ struct mcp_call *mcp_call_start(struct mcp_hub *hub, const char *name, const cha
     } else if (server_busy(hub, srv)) {
         arm_deadline(call); /* sent once the server is ready */
     } else {
-        char *text = xasprintf("%s: MCP server %s is not running%s%s%s", name, srv->base.def->name,
-                               srv->error ? " (" : "", srv->error ? srv->error : "", srv->error ? ")" : "");
+        char *text = srv->state == SRV_FAILED
+                         ? xasprintf("%s: MCP server %s is not running (%s; /mcp restart %s tries again)", name,
+                                     srv->base.def->name, srv->error, srv->base.def->name)
+                         : xasprintf("%s: MCP server %s is not running", name, srv->base.def->name);
         call_finish(call, false, text);
         free(text);
     }

@@ -201,7 +201,7 @@ static void on_post_done(void *ud, const struct http_result *r)
     }
     if (p->events)
         sse_parser_finish(&p->parser);
-    else if (p->body.len)
+    else if (p->body.len && !ht->legacy) /* legacy answers come on the stream; the POST's body is "Accepted" */
         mcp_server_received(srv, buf_str(&p->body));
     post_forget(p);
     /* Answered by now, or never will be: a call must not wait for nothing. */
