@@ -72,8 +72,10 @@ cJSON *mcp_function_tool(const char *function_name, const cJSON *tool)
     /* The dialect marker is noise to a model; type and properties are what
      * the function-calling APIs expect of every schema. */
     cJSON_DeleteItemFromObjectCaseSensitive(parameters, "$schema");
-    cJSON_DeleteItemFromObjectCaseSensitive(parameters, "type");
-    cJSON_AddStringToObject(parameters, "type", "object");
+    if (cJSON_GetObjectItemCaseSensitive(parameters, "type"))
+        cJSON_ReplaceItemInObjectCaseSensitive(parameters, "type", cJSON_CreateString("object"));
+    else
+        cJSON_AddStringToObject(parameters, "type", "object");
     if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(parameters, "properties"))) {
         cJSON_DeleteItemFromObjectCaseSensitive(parameters, "properties");
         cJSON_AddItemToObject(parameters, "properties", cJSON_CreateObject());
