@@ -44,6 +44,10 @@ RULES = [
     {"when": "^sum", "call": {"name": "everything__get-sum", "arguments": {"a": 2, "b": 3}}},
     {"when": "^echo (.*)", "call": {"name": "everything__echo", "arguments": {"message": "{1}"}}},
     {"when": "^wrong", "call": {"name": "everything__get-sum", "arguments": {"a": "two"}}},
+    {"when": "^image", "call": {"name": "everything__get-tiny-image", "arguments": {}}},
+    {"when": "^weather", "call": {"name": "everything__get-structured-content", "arguments": {"location": "Chicago"}}},
+    {"when": "^links", "call": {"name": "everything__get-resource-links", "arguments": {"count": 2}}},
+    {"when": "^env", "call": {"name": "everything__get-env", "arguments": {}}},
     {"when": "^slow", "call": {"name": "everything__trigger-long-running-operation",
                                "arguments": {"duration": 20, "steps": 20}}},
     {"say": "I can add, echo and wait."},
@@ -146,9 +150,8 @@ def check_tools_calls(events, transport):
     eq((started["server"], started["transport"], started["server_name"], started["protocol_version"]),
        ("everything", transport, "mcp-servers/everything", "2025-11-25"), "mcp.started")
     check(started["tools"] >= 12, "the server's tools: %s" % started["tools"])
-    conversations = [e["conversation"] for e in of_type(events, "conversation.started")]
-    eq(len(conversations), 3, "three conversations")
-    calls = of_type(events, "function.call")
+    conversations = [e["conversation"] for e in of_type(events, "conversation.started")][:3]
+    calls = of_type(events, "function.call")[:3]
     eq([c["name"] for c in calls], ["everything__get-sum", "everything__echo", "everything__get-sum"], "calls")
     eq(json.loads(calls[1]["arguments"]), {"message": MESSAGE}, "echo's arguments")
     check_conversation(events, conversations[0], SUM, "The sum is 5.")
@@ -168,11 +171,29 @@ QUESTIONS = ["-c", "/start calc sum of 2 and 3", "-c", "/start calc echo " + MES
 @test
 def stdio_tools_results_and_errors():
     need_server()
-    path = profile_with(stdio_server())
-    status, events, stderr = lib.run(QUESTIONS + ["-c", "/agent show calc", "-c", "/mcp tools everything",
-                                                  "-c", "/mcp list"], profile=path, timeout=SLOW)
+    path = profile_with(stdio_server(env={"MCP_TEST_VARIABLE": "from the profile"}))
+    status, events, stderr = lib.run(["--backend", "offline"] + QUESTIONS +
+                                     ["-c", "/agent show calc", "-c", "/mcp tools everything", "-c", "/mcp list",
+                                      "-c", "/start calc image", "-c", "/start calc weather", "-c", "/start calc links",
+                                      "-c", "/start calc env"],
+                                     profile=path, env={"MISTRAL_API_KEY": "sk-test-SECRET"}, timeout=SLOW)
     eq(status, 0, "exit status")
     check_tools_calls(events, "stdio")
+    # Other kinds of content, as text for the model.
+    image, weather, links = [e["result"] for e in of_type(events, "function.result")[3:6]]
+    lines = image.split("\n")
+    eq((lines[0], lines[2]), ("Here's the image you requested:", "The image above is the MCP logo."), "image text")
+    check(lines[1].startswith("[image image/png: ") and lines[1].endswith(" bytes, not shown]"),
+          "the image as a placeholder: %s" % lines[1])
+    eq(json.loads(weather), {"temperature": 36, "conditions": "Light rain / drizzle", "humidity": 82},
+       "structured content, once")
+    link_lines = links.split("\n")
+    eq(len([l for l in link_lines if l.startswith("[resource link: ")]), 2, "two resource links: %s" % links)
+    # The server's environment: the profile's env and a few variables, never the key.
+    environment = json.loads(of_type(events, "function.result")[-1]["result"])
+    eq(environment.get("MCP_TEST_VARIABLE"), "from the profile", "the profile's env")
+    check("MISTRAL_API_KEY" not in environment and "sk-test-SECRET" not in json.dumps(environment),
+          "the key stays with agentdeck: %s" % sorted(environment))
     # The server's stderr is kept in the log, and it is stopped at the end.
     logs = [e["text"] for e in of_type(events, "mcp.log") if e["stream"] == "stderr"]
     contains("\n".join(logs), "Starting default (STDIO) server", "its stderr")
