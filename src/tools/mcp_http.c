@@ -187,8 +187,9 @@ static void on_post_done(void *ud, const struct http_result *r)
     }
     if (r->status >= 300) {
         char *why = status_text(ht, r->status, &p->body);
-        /* A session the server no longer knows is a server we lost. */
-        bool session_gone = r->status == 404 && ht->session;
+        /* A session the server no longer knows is a server we lost: 404
+         * by the spec, 400 from the reference SDK's servers. */
+        bool session_gone = (r->status == 404 || r->status == 400) && ht->session;
         post_forget(p);
         if (session_gone)
             mcp_server_lost(srv, why);

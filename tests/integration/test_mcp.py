@@ -47,6 +47,7 @@ RULES = [
     {"when": "^image", "call": {"name": "everything__get-tiny-image", "arguments": {}}},
     {"when": "^weather", "call": {"name": "everything__get-structured-content", "arguments": {"location": "Chicago"}}},
     {"when": "^links", "call": {"name": "everything__get-resource-links", "arguments": {"count": 2}}},
+    {"when": "^logging", "call": {"name": "everything__toggle-simulated-logging", "arguments": {}}},
     {"when": "^env", "call": {"name": "everything__get-env", "arguments": {}}},
     {"when": "^slow", "call": {"name": "everything__trigger-long-running-operation",
                                "arguments": {"duration": 20, "steps": 20}}},
@@ -328,6 +329,28 @@ def a_slow_call_times_out_and_is_cancelled():
     results = [e["result"] for e in of_type(events, "function.result")]
     eq(results, ["error: everything__trigger-long-running-operation timed out after 1 s (the call was cancelled)",
                  SUM], "a timeout, then the server still answers")
+
+
+def seconds(ts):
+    """An event's ts as seconds since the epoch."""
+    import calendar
+    return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:23]) / 1000.0
+
+
+@test
+def a_server_that_outlives_its_input_is_terminated():
+    need_server()
+    # With simulated logging on, the server's timers keep it alive after its
+    # stdin closes (MCP.md §1.5): only SIGTERM, after the grace time, ends it.
+    path = profile_with(stdio_server())
+    status, events, stderr = lib.run(["-c", "/start calc logging"], profile=path, timeout=SLOW)
+    eq(status, 0, "exit status")
+    logs = [e for e in of_type(events, "mcp.log") if e["stream"] == "notifications"]
+    check(logs and logs[0].get("level"), "the server's log messages are kept: %s" % of_type(events, "mcp.log"))
+    eq(types(events)[-1], "mcp.stopped", "the last event")
+    check(lib.wait_gone(one(events, "mcp.started")["pid"], 10), "the server process is gone")
+    waited = seconds(events[-1]["ts"]) - seconds(one(events, "run.done")["ts"])
+    check(waited >= 1.9, "stopped by SIGTERM after the grace time, %.2f s after the run" % waited)
 
 
 @test
