@@ -243,7 +243,7 @@ static void on_flush(struct loop *loop, void *ud)
         struct message *m = vec_remove(&ht->queue, 0);
         start_post(ht, m);
         /* The server must see a notification (initialized) before what follows. */
-        ht->notifying = m->id < 0 && !ht->legacy;
+        ht->notifying = m->id < 0;
         message_free(m);
     }
 }
