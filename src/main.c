@@ -23,6 +23,7 @@
 #include "orch/replay.h"
 #include "orch/resume.h"
 #include "orch/session.h"
+#include "tools/mcp.h"
 #include "ui/console.h"
 
 enum { EXIT_COMMAND_FAILED = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
@@ -520,6 +521,32 @@ static bool prepare_backend(struct session *session, bool to_stderr)
     return true;
 }
 
+/* A server's tools changed after start-up: the backend learns the agents' new tools. */
+static void on_mcp_changed(void *ud)
+{
+    session_team_changed(ud);
+}
+
+static bool mcp_settled(void *ud)
+{
+    struct session *s = ud;
+    return mcp_hub_settled(s->mcp) || s->interrupted;
+}
+
+static bool mcp_stopped(void *ud)
+{
+    return mcp_hub_stopped(ud);
+}
+
+/* Stops the MCP servers gracefully, waiting for them (a few seconds at most). */
+static void stop_mcp_servers(struct session *session)
+{
+    mcp_hub_on_change(session->mcp, NULL, NULL); /* the agents on the backend keep their tools */
+    mcp_hub_shutdown(session->mcp);
+    loop_run_until(session->loop, mcp_stopped, session->mcp);
+}
+
+
 static void keep_event(void *ud, const cJSON *ev, const char *line)
 {
     (void)line;
@@ -553,7 +580,12 @@ static int run_console(struct session *session, const struct options *o, const c
     event_stream_remove_sink(&session->events, kept);
     if (chat || (o->backend ? strcmp(o->backend, "mistral") == 0 : env_key && *env_key))
         co.base_url = o->base_url ? o->base_url : "https://api.mistral.ai";
+    /* The servers start once the console shows their events; runs that
+     * need one wait for it, and the backend learns the tools then. */
+    mcp_hub_on_change(session->mcp, on_mcp_changed, session);
+    mcp_hub_start(session->mcp);
     status = resumed ? run_console_resumed(session, &co, resumed) : console_run(session, &co);
+    stop_mcp_servers(session);
     cJSON_Delete(early);
     return status;
 }
@@ -568,18 +600,25 @@ static int run_batch(struct session *session, const struct options *o, int batch
     loop_on_signal(session->loop, SIGTERM, on_interrupt, session);
     if (resumed)
         resume_session(session, resumed);
-    if (!prepare_backend(session, false))
+    /* The servers' tools are part of the agents the backend gets: first them. */
+    mcp_hub_start(session->mcp);
+    loop_run_until(session->loop, mcp_settled, session);
+    if (!prepare_backend(session, false)) {
         ok = false;
-    else if (batch_fd >= 0)
-        ok = batch_run_stream(session, batch_fd, o->batch, o->keep_going);
-    else
-        ok = batch_run_lines(session, &o->commands, o->keep_going);
+    } else {
+        mcp_hub_on_change(session->mcp, on_mcp_changed, session);
+        if (batch_fd >= 0)
+            ok = batch_run_stream(session, batch_fd, o->batch, o->keep_going);
+        else
+            ok = batch_run_lines(session, &o->commands, o->keep_going);
+    }
     if (session_runs_waiting(session)) {
         /* Nobody is left to answer: the waiting runs end, and the batch failed. */
         session_cancel_runs(session, "the batch ended while the run waited (for /allow or /deny, or at a breakpoint); "
                                      "--yes runs functions without asking");
         ok = false;
     }
+    stop_mcp_servers(session);
     if (fflush(stdout) == EOF && !batch_events_lost()) {
         fprintf(stderr, "agentdeck: cannot write the events to stdout: %s\n", strerror(errno));
         ok = false;
@@ -769,6 +808,7 @@ int main(int argc, char **argv)
     team = NULL; /* the session has it */
     free(session_id);
     session->deltas = o.deltas;
+    session->mcp = mcp_hub_new(loop, &session->events, session->team);
     session->allow_functions = o.yes;
     if (!o.no_journal && !add_journal(session, o.resuming ? &resumed : NULL, profile_path,
                                       strcmp(backend->ops->name, "mistral") == 0 ? o.base_url : NULL, &journal_dir)) {

@@ -279,7 +279,7 @@ static void api_send(struct api_call *c)
     const char *without_key[] = {"Content-Type: application/json", accept, NULL};
     struct http_request req = {c->method,          url, c->body, cl->auth_header ? with_key : without_key, 0,
                                cl->stall_timeout_s, c->tag};
-    struct http_handlers h = {c, on_data, on_done};
+    struct http_handlers h = {c, on_data, on_done, NULL};
 
     buf_reset(&c->raw);
     if (c->sse_ready)

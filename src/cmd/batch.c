@@ -66,6 +66,8 @@ static void diagnostic_line(void *ud, const cJSON *ev, const char *line)
             fprintf(out, "agentdeck: function %s failed: %s\n", fn, message);
         else
             fprintf(out, "agentdeck: %s\n", message);
+    } else if (strcmp(type, "mcp.error") == 0) {
+        fprintf(out, "agentdeck: %s\n", message); /* it names the server */
     } else if (strcmp(type, "warning") == 0) {
         fprintf(out, "agentdeck: warning: %s\n", message);
     } else if (strcmp(type, "pattern.done") == 0) {

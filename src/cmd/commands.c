@@ -585,6 +585,8 @@ static const struct command_spec commands[] = {
      "md: a Markdown transcript; json: each conversation's history as Mistral's ConversationHistory; jsonl: the "
      "session's events (from its journal). FILE is replaced whole, or not at all.",
      2, 2, NULL, NULL, cmd_export},
+    {"mcp", "SUBCOMMAND ...", "list the MCP servers and their tools, restart one", NULL, 0, 0, NULL,
+     cmd_mcp_subcommands, NULL},
     {"theme", "[THEME]", "switch the console's colours: dark, light, mono, high-contrast or a file",
      "Without a name, shows the theme in use. A bad theme file is reported and the default theme is used.", 0, 1, NULL,
      NULL, cmd_theme},

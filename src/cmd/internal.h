@@ -63,5 +63,7 @@ enum cmd_status cmd_retry(struct cmd_call *call);
 /* Whether line may run while a recorded session is replayed; if not, *why
  * says so (a new string). */
 bool cmd_allowed_in_replay(const char *line, char **why);
+/* /mcp list|tools|restart (src/cmd/mcp.c). */
+extern const struct command_spec cmd_mcp_subcommands[];
 
 #endif

@@ -18,6 +18,7 @@ struct agent *agent_new(const char *name, const char *model)
     a->name = xstrdup(name);
     a->model = xstrdup(model ? model : AGENT_DEFAULT_MODEL);
     a->tools = cJSON_CreateArray();
+    a->mcp = cJSON_CreateArray();
     a->completion_args = cJSON_CreateObject();
     a->demonstrations = cJSON_CreateArray();
     vec_init(&a->handoffs, free);
@@ -49,6 +50,7 @@ void agent_free(struct agent *a)
     free(a->description);
     free(a->instructions);
     cJSON_Delete(a->tools);
+    cJSON_Delete(a->mcp);
     cJSON_Delete(a->completion_args);
     cJSON_Delete(a->demonstrations);
     cJSON_Delete(a->metadata);
@@ -83,6 +85,8 @@ struct agent *agent_clone(const struct agent *a)
     c->instructions = xstrdup(a->instructions);
     cJSON_Delete(c->tools);
     c->tools = cJSON_Duplicate(a->tools, 1);
+    cJSON_Delete(c->mcp);
+    c->mcp = cJSON_Duplicate(a->mcp, 1);
     cJSON_Delete(c->completion_args);
     c->completion_args = cJSON_Duplicate(a->completion_args, 1);
     cJSON_Delete(c->demonstrations);
@@ -152,6 +156,8 @@ cJSON *agent_to_json(const struct agent *a)
     add_optional_string(obj, "description", a->description);
     add_optional_string(obj, "instructions", a->instructions);
     cJSON_AddItemToObject(obj, "tools", cJSON_Duplicate(a->tools, 1));
+    if (cJSON_GetArraySize(a->mcp) > 0)
+        cJSON_AddItemToObject(obj, "mcp", cJSON_Duplicate(a->mcp, 1));
     cJSON_AddItemToObject(obj, "completion_args", cJSON_Duplicate(a->completion_args, 1));
     for (size_t i = 0; i < a->handoffs.len; i++)
         cJSON_AddItemToArray(handoffs, cJSON_CreateString(a->handoffs.items[i]));

@@ -33,6 +33,9 @@ struct agent {
     char *description;      /* may be NULL */
     char *instructions;     /* may be NULL */
     cJSON *tools;           /* array of Mistral tool objects; never NULL */
+    cJSON *mcp;             /* the profile's {"type": "mcp", "server", "tools"?} entries, kept out of
+                               tools: each becomes function tools there once its server lists them
+                               (tools/mcp.h); an array, never NULL */
     cJSON *completion_args; /* Mistral CompletionArgs object; never NULL */
     struct vec handoffs;    /* char *: agent names */
     cJSON *demonstrations;  /* array of {"input","output"}; never NULL */

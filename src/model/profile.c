@@ -841,6 +841,161 @@ static bool load_functions(struct loader *ld, struct team *team, const cJSON *v)
     return true;
 }
 
+/* ---- MCP servers (doc/mcp.md) ---- */
+
+/* An object of string values: environment variables or HTTP headers. */
+static bool load_string_map(struct loader *ld, const cJSON *v, const char *what, cJSON **out)
+{
+    const cJSON *item;
+
+    if (!cJSON_IsObject(v))
+        return fail(ld, "expected an object mapping %s to strings", what);
+    if (!check_duplicates(ld, v))
+        return false;
+    cJSON_ArrayForEach(item, v) {
+        size_t mark = path_key(ld, item->string);
+        const char *s;
+        if (!item->string[0] || strpbrk(item->string, "=:\r\n"))
+            return fail(ld, "%s is not a valid name here", quote(ld, item->string));
+        if (!get_string(ld, item, &s))
+            return false;
+        if (strpbrk(s, "\r\n"))
+            return fail(ld, "a value may not hold a line break");
+        path_pop(ld, mark);
+    }
+    cJSON_Delete(*out);
+    *out = cJSON_Duplicate(v, 1);
+    return true;
+}
+
+static bool load_mcp_server_name(struct loader *ld, const struct team *team, const cJSON *v, struct mcp_server_def *def)
+{
+    const char *name;
+
+    if (!get_string(ld, v, &name))
+        return false;
+    if (!name_is_valid(name) || strstr(name, "__") || strlen(name) > MCP_SERVER_NAME_MAX)
+        return fail(ld, "%s is not a valid server name (expected 1 to %d letters, digits, _ or -, without \"__\")",
+                    quote(ld, name), MCP_SERVER_NAME_MAX);
+    if (team_find_mcp_server(team, name))
+        return fail(ld, "%s is already the name of another server", quote(ld, name));
+    /* Its tools are named NAME__TOOL: a function must not look like one. */
+    for (size_t i = 0; i < team->functions.len; i++) {
+        const struct function_def *fn = team->functions.items[i];
+        if (strncmp(fn->name, name, strlen(name)) == 0 && strncmp(fn->name + strlen(name), "__", 2) == 0)
+            return fail(ld, "the function %s would look like a tool of this server (%s__TOOL)", quote(ld, fn->name),
+                        name);
+    }
+    def->name = xstrdup(name);
+    return true;
+}
+
+static bool load_mcp_server_url(struct loader *ld, const cJSON *v, struct mcp_server_def *def)
+{
+    const char *url;
+
+    if (!get_nonempty_string(ld, v, &url))
+        return false;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return fail(ld, "expected an http:// or https:// URL, got %s", quote(ld, url));
+    def->url = xstrdup(url);
+    return true;
+}
+
+/* One server: {name, command, env} or {name, url, headers, transport}. */
+static bool load_mcp_server(struct loader *ld, const struct team *team, const cJSON *v, struct mcp_server_def *def)
+{
+    static const char *const keys[] = {"name", "command", "env", "url", "headers", "transport", "timeout", NULL};
+    static const char *const transports[] = {"http", "sse", NULL};
+    const cJSON *command, *url, *item;
+    size_t mark;
+
+    if (!check_object(ld, v) || !check_keys(ld, v, keys))
+        return false;
+    if (!(item = require(ld, v, "name", "a string")))
+        return false;
+    mark = path_key(ld, "name");
+    if (!load_mcp_server_name(ld, team, item, def))
+        return false;
+    path_pop(ld, mark);
+    command = cJSON_GetObjectItemCaseSensitive(v, "command");
+    url = cJSON_GetObjectItemCaseSensitive(v, "url");
+    if (!command == !url)
+        return fail(ld, "expected exactly one of command (a server to start) and url (a server to reach)");
+    for (item = v->child; item; item = item->next) {
+        bool stdio_only = strcmp(item->string, "env") == 0;
+        bool http_only = strcmp(item->string, "headers") == 0 || strcmp(item->string, "transport") == 0;
+        if ((stdio_only && url) || (http_only && command)) {
+            path_key(ld, item->string);
+            return fail(ld, "%s goes with %s only", quote(ld, item->string), stdio_only ? "command" : "url");
+        }
+    }
+    if (command) {
+        /* load_argv fills a function's argv: borrow one for the resolving. */
+        struct function_def fn = {0};
+        mark = path_key(ld, "command");
+        bool ok = load_argv(ld, command, &fn);
+        def->argv = fn.argv;
+        if (!ok)
+            return false;
+        path_pop(ld, mark);
+    } else {
+        mark = path_key(ld, "url");
+        if (!load_mcp_server_url(ld, url, def))
+            return false;
+        path_pop(ld, mark);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(v, "env"))) {
+        mark = path_key(ld, "env");
+        if (!load_string_map(ld, item, "variable names", &def->env))
+            return false;
+        path_pop(ld, mark);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(v, "headers"))) {
+        mark = path_key(ld, "headers");
+        if (!load_string_map(ld, item, "header names", &def->headers))
+            return false;
+        path_pop(ld, mark);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(v, "transport"))) {
+        mark = path_key(ld, "transport");
+        if (!check_enum(ld, item, transports))
+            return false;
+        def->legacy_sse = strcmp(item->valuestring, "sse") == 0;
+        path_pop(ld, mark);
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(v, "timeout"))) {
+        mark = path_key(ld, "timeout");
+        if (!get_timeout_ms(ld, item, &def->timeout_ms))
+            return false;
+        path_pop(ld, mark);
+    }
+    return true;
+}
+
+static bool load_mcp_servers(struct loader *ld, struct team *team, const cJSON *v)
+{
+    const cJSON *item;
+    size_t i = 0;
+
+    if (!cJSON_IsArray(v))
+        return fail(ld, "expected an array of servers ({\"name\", \"command\": [...]} or {\"name\", \"url\"})");
+    cJSON_ArrayForEach(item, v) {
+        size_t mark = path_index(ld, i++);
+        struct mcp_server_def *def = xcalloc(1, sizeof *def);
+        def->env = cJSON_CreateObject();
+        def->headers = cJSON_CreateObject();
+        def->timeout_ms = MCP_DEFAULT_TIMEOUT_MS;
+        if (!load_mcp_server(ld, team, item, def)) {
+            mcp_server_def_free(def);
+            return false;
+        }
+        vec_push(&team->mcp_servers, def);
+        path_pop(ld, mark);
+    }
+    return true;
+}
+
 /* ---- Agents ---- */
 
 static bool load_agent_name(struct loader *ld, struct team *team, struct agent *a, const cJSON *v)
@@ -897,6 +1052,71 @@ static const char *tool_function_name(const cJSON *tool)
     return name->valuestring;
 }
 
+static bool is_mcp_tool(const cJSON *tool)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(tool, "type");
+    return cJSON_IsString(type) && strcmp(type->valuestring, "mcp") == 0;
+}
+
+/* {"type": "mcp", "server": NAME, "tools": [...]}: some or (without tools)
+ * all of a server's tools. The tools are named as the server names them. */
+static bool check_mcp_tool(struct loader *ld, const struct team *team, const struct agent *a, const cJSON *tool)
+{
+    static const char *const keys[] = {"type", "server", "tools", NULL};
+    const cJSON *item, *other;
+    const char *server;
+    size_t mark, i = 0;
+
+    if (!check_keys(ld, tool, keys))
+        return false;
+    if (!(item = require(ld, tool, "server", "the name of a server in mcp")))
+        return false;
+    mark = path_key(ld, "server");
+    if (!get_string(ld, item, &server))
+        return false;
+    if (!team_find_mcp_server(team, server))
+        return fail(ld, "no MCP server named %s in mcp", quote(ld, server));
+    for (other = a->tools->child; other != tool; other = other->next) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(other, "server");
+        if (is_mcp_tool(other) && cJSON_IsString(s) && strcmp(s->valuestring, server) == 0)
+            return fail(ld, "%s is already used by another tool of this agent", quote(ld, server));
+    }
+    path_pop(ld, mark);
+    if (!(item = cJSON_GetObjectItemCaseSensitive(tool, "tools")))
+        return true;
+    mark = path_key(ld, "tools");
+    if (!check_string_array(ld, item, true))
+        return false;
+    cJSON_ArrayForEach(other, item) {
+        size_t inner = path_index(ld, i++);
+        if (!other->valuestring[0])
+            return fail(ld, "expected a tool name");
+        for (const cJSON *prev = item->child; prev != other; prev = prev->next) {
+            if (strcmp(prev->valuestring, other->valuestring) == 0)
+                return fail(ld, "%s is listed twice", quote(ld, other->valuestring));
+        }
+        path_pop(ld, inner);
+    }
+    path_pop(ld, mark);
+    return true;
+}
+
+/* Moves the mcp entries of a->tools to a->mcp, as {"server", "tools"?}. */
+static void take_mcp_tools(struct agent *a)
+{
+    cJSON *tool = a->tools->child;
+
+    while (tool) {
+        cJSON *next = tool->next;
+        if (is_mcp_tool(tool)) {
+            cJSON_DetachItemViaPointer(a->tools, tool);
+            cJSON_DeleteItemFromObjectCaseSensitive(tool, "type");
+            cJSON_AddItemToArray(a->mcp, tool);
+        }
+        tool = next;
+    }
+}
+
 static bool load_agent_tools(struct loader *ld, struct team *team, struct agent *a, const cJSON *v)
 {
     size_t i = 0;
@@ -909,6 +1129,12 @@ static bool load_agent_tools(struct loader *ld, struct team *team, struct agent 
     cJSON_ArrayForEach(tool, a->tools) {
         size_t mark = path_index(ld, i++);
         const char *name;
+        if (is_mcp_tool(tool)) {
+            if (!check_mcp_tool(ld, team, a, tool))
+                return false;
+            path_pop(ld, mark);
+            continue;
+        }
         if (!check_tool(ld, tool, team))
             return false;
         if ((name = tool_function_name(tool))) {
@@ -923,6 +1149,7 @@ static bool load_agent_tools(struct loader *ld, struct team *team, struct agent 
         }
         path_pop(ld, mark);
     }
+    take_mcp_tools(a);
     return true;
 }
 
@@ -1045,6 +1272,13 @@ static bool agent_has_function_tool(const struct agent *a, const char *name)
     cJSON_ArrayForEach(tool, a->tools) {
         const char *fn = tool_function_name(tool);
         if (fn && strcmp(fn, name) == 0)
+            return true;
+    }
+    /* An MCP server's tools, SERVER__TOOL, are known once it runs. */
+    cJSON_ArrayForEach(tool, a->mcp) {
+        const cJSON *server = cJSON_GetObjectItemCaseSensitive(tool, "server");
+        size_t n = strlen(server->valuestring);
+        if (strncmp(name, server->valuestring, n) == 0 && strncmp(name + n, "__", 2) == 0 && name[n + 2])
             return true;
     }
     return false;
@@ -1719,6 +1953,7 @@ static const struct team_field team_fields[] = {
     {"description", load_team_description, NULL},
     {"max_turns", load_team_max_turns, NULL},
     {"functions", load_functions, NULL},
+    {"mcp", load_mcp_servers, NULL},
     {"agents", load_agents, "an array of agents"},
     {"routes", load_routes, NULL},
     {"markers", load_markers, NULL},

@@ -17,6 +17,11 @@ static void function_free_item(void *fn)
     function_def_free(fn);
 }
 
+static void mcp_server_free_item(void *def)
+{
+    mcp_server_def_free(def);
+}
+
 static void workflow_free_item(void *item)
 {
     struct workflow *w = item;
@@ -124,6 +129,7 @@ struct team *team_new(void)
     struct team *t = xcalloc(1, sizeof *t);
     vec_init(&t->agents, agent_free_item);
     vec_init(&t->functions, function_free_item);
+    vec_init(&t->mcp_servers, mcp_server_free_item);
     vec_init(&t->workflows, workflow_free_item);
     t->max_turns = TEAM_DEFAULT_MAX_TURNS;
     t->state.initial = cJSON_CreateObject();
@@ -139,6 +145,7 @@ void team_free(struct team *t)
     free(t->path);
     vec_fini(&t->agents);
     vec_fini(&t->functions);
+    vec_fini(&t->mcp_servers);
     vec_fini(&t->workflows);
     cJSON_Delete(t->routes);
     cJSON_Delete(t->markers);
@@ -159,6 +166,30 @@ void function_def_free(struct function_def *fn)
     free(fn->description);
     cJSON_Delete(fn->parameters);
     free(fn);
+}
+
+void mcp_server_def_free(struct mcp_server_def *def)
+{
+    if (!def)
+        return;
+    free(def->name);
+    for (char **p = def->argv; p && *p; p++)
+        free(*p);
+    free(def->argv);
+    cJSON_Delete(def->env);
+    free(def->url);
+    cJSON_Delete(def->headers);
+    free(def);
+}
+
+const struct mcp_server_def *team_find_mcp_server(const struct team *t, const char *name)
+{
+    for (size_t i = 0; i < t->mcp_servers.len; i++) {
+        const struct mcp_server_def *def = t->mcp_servers.items[i];
+        if (strcmp(def->name, name) == 0)
+            return def;
+    }
+    return NULL;
 }
 
 struct agent *team_find_agent(const struct team *t, const char *name)

@@ -21,6 +21,22 @@ struct function_def {
     bool auto_allow;   /* "auto": runs without asking the user first */
 };
 
+/* An MCP server of the profile (doc/mcp.md): a command spoken to over its
+ * stdin and stdout, or an HTTP endpoint. Its tools reach agents as function
+ * tools named SERVER__TOOL. */
+struct mcp_server_def {
+    char *name;      /* [a-zA-Z0-9_-], no "__", at most MCP_SERVER_NAME_MAX */
+    char **argv;     /* stdio: NULL-terminated, resolved like a function's; NULL for HTTP */
+    cJSON *env;      /* stdio: name -> value, added to the few variables passed on; never NULL */
+    char *url;       /* HTTP: the endpoint; NULL for stdio */
+    bool legacy_sse; /* HTTP: the older HTTP+SSE transport (GET the URL for an endpoint) */
+    cJSON *headers;  /* HTTP: name -> value, sent with every request; never NULL */
+    int timeout_ms;  /* a tool call's time limit */
+};
+
+#define MCP_SERVER_NAME_MAX 32
+#define MCP_DEFAULT_TIMEOUT_MS 60000
+
 /* The orchestration patterns of Mistral's guide (src/orch/pattern.c). */
 #define PATTERN_KINDS(X)                                                                                \
     X(PATTERN_PIPELINE, "pipeline")   /* agents run in turn in one conversation */                      \
@@ -79,6 +95,8 @@ struct team {
     char *path;           /* the profile file, NULL when empty */
     struct vec agents;    /* struct agent * */
     struct vec functions; /* struct function_def * */
+    /* struct mcp_server_def *, the profile's "mcp" */
+    struct vec mcp_servers;
     int max_turns;
     cJSON *routes;  /* route: normalized label -> agent; "fallback" is the default; may be NULL */
     cJSON *markers; /* text handoffs: MARKER (as in "HANDOFF: MARKER") -> agent; may be NULL */
@@ -100,6 +118,7 @@ struct agent *team_find_agent(const struct team *team, const char *name);
 /* The agent the backend knows by remote_id (may be NULL), or NULL. */
 struct agent *team_find_agent_by_remote_id(const struct team *team, const char *remote_id);
 const struct function_def *team_find_function(const struct team *team, const char *name);
+const struct mcp_server_def *team_find_mcp_server(const struct team *team, const char *name);
 /* Takes ownership of agent. */
 void team_add_agent(struct team *team, struct agent *agent);
 /* Removes and frees the named agent; returns false when there is none. */
@@ -113,5 +132,6 @@ bool team_agent_is_referenced(const struct team *team, const char *name, char **
 int team_max_turns(const struct team *team, const struct agent *agent);
 
 void function_def_free(struct function_def *fn);
+void mcp_server_def_free(struct mcp_server_def *def);
 
 #endif

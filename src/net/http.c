@@ -227,6 +227,31 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return t->cancelled ? 0 : n;
 }
 
+/* Hands a "Name: value" header line to the caller's header handler. */
+static void pass_header(struct http_transfer *t, const char *line, size_t n)
+{
+    const char *colon = memchr(line, ':', n);
+    const char *v;
+    size_t vlen;
+    char *name, *value;
+
+    if (!colon || colon == line)
+        return; /* the status line, or the blank line that ends the headers */
+    name = xstrndup(line, (size_t)(colon - line));
+    for (char *c = name; *c; c++)
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    v = colon + 1;
+    vlen = n - (size_t)(v - line);
+    while (vlen && (*v == ' ' || *v == '\t'))
+        v++, vlen--;
+    while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+        vlen--;
+    value = xstrndup(v, vlen);
+    t->h.header(t->h.ud, name, value);
+    free(name);
+    free(value);
+}
+
 /* Keeps the headers a caller needs: Retry-After and Content-Type. */
 static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
 {
@@ -249,6 +274,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
         t->retry_after = t->content_type = NULL;
         t->status = 0;
     }
+    if (t->h.header)
+        pass_header(t, line, n);
     for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
         size_t len = strlen(wanted[i].name);
         if (n > len && strncasecmp(line, wanted[i].name, len) == 0) {

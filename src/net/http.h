@@ -42,6 +42,9 @@ struct http_handlers {
     bool (*data)(void *ud, long status, const char *bytes, size_t len);
     /* Called once at the end (not after http_cancel); the transfer is freed after it returns. */
     void (*done)(void *ud, const struct http_result *result);
+    /* Optional: each header of the final response, name lowercased and
+     * value trimmed, before its body's data (MCP reads Mcp-Session-Id). It must not cancel. */
+    void (*header)(void *ud, const char *name, const char *value);
 };
 
 /* Returns a client on loop with the User-Agent agentdeck/VERSION. */

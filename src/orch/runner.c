@@ -11,6 +11,7 @@
 #include "orch/debug.h"
 #include "orch/stats.h"
 #include "tools/function.h"
+#include "tools/mcp.h"
 
 enum run_state {
     RUN_ACTIVE,
@@ -46,6 +47,7 @@ struct pending_call {
     struct function_run *process; /* NULL once it reported */
     uint64_t report_timer;        /* reports a denial, or a function the profile lacks */
     enum ask ask;                 /* whether it waits for confirmation, and whose */
+    struct mcp_call *mcp;         /* an MCP tool's call; NULL once it reported */
     int answer;                   /* 0: none yet, 1: allow, -1: deny */
 };
 
@@ -92,6 +94,7 @@ static void pending_call_free(void *item)
     function_run_cancel(pc->process);
     if (pc->report_timer)
         loop_timer_cancel(pc->run->s->loop, pc->report_timer);
+    mcp_call_cancel(pc->mcp);
     free(pc->tool_call_id);
     free(pc->name);
     free(pc->arguments);
@@ -106,6 +109,7 @@ void run_free(struct run *run)
         backend_cancel(run->s->backend, run->call);
     if (run->retry_timer)
         loop_timer_cancel(run->s->loop, run->retry_timer);
+    mcp_hub_unwait(run->s->mcp, run);
     vec_fini(&run->calls);
     free(run->id);
     free(run->agent);
@@ -150,6 +154,7 @@ static void run_end(struct run *run, const char *type, const char *message)
     if (run->state == RUN_ENDED)
         return;
     run->state = RUN_ENDED;
+    mcp_hub_unwait(run->s->mcp, run);
     if (run->call) {
         backend_cancel(run->s->backend, run->call);
         run->call = NULL;
@@ -326,6 +331,7 @@ static void on_function_done(void *ud, bool ok, const char *output)
     struct entry *e = entry_new(ENTRY_FUNCTION_RESULT, run->agent);
 
     pc->process = NULL;
+    pc->mcp = NULL;
     e->tool_call_id = xstrdup(pc->tool_call_id);
     if (ok) {
         e->result = xstrdup(output);
@@ -372,6 +378,15 @@ static void run_function_calls(struct run *run)
         /* Reported from the loop: a callback here would free run->calls under us. */
         if (pc->ask == ASK_LOCAL && pc->answer < 0) {
             pc->report_timer = loop_timer_add(run->s->loop, 0, report_denial, pc);
+            continue;
+        }
+        if (!fn && mcp_hub_claims(run->s->mcp, pc->name)) {
+            /* SERVER__TOOL: the MCP server runs it; progress events name the call. */
+            cJSON *context = cJSON_CreateObject();
+            run_add_context(run, context);
+            cJSON_AddStringToObject(context, "tool_call_id", pc->tool_call_id);
+            pc->mcp = mcp_call_start(run->s->mcp, pc->name, pc->arguments, context, on_function_done, pc);
+            cJSON_Delete(context);
             continue;
         }
         if (!fn) {
@@ -694,6 +709,12 @@ static void run_next_turn(struct run *run)
 static void run_send(struct run *run, const struct agent *agent, const struct tool_confirmation *confirmations,
                      size_t n);
 
+/* The MCP servers the agent takes tools from have settled: try the turn again. */
+static void on_mcp_settled(void *ud)
+{
+    run_turn(ud, NULL, 0);
+}
+
 static void run_turn(struct run *run, const struct tool_confirmation *confirmations, size_t n)
 {
     const struct agent *agent = team_find_agent(run->s->team, run->agent);
@@ -710,6 +731,9 @@ static void run_turn(struct run *run, const struct tool_confirmation *confirmati
         free(message);
         return;
     }
+    /* Its MCP tools first: a turn sent while a server starts would lack them. */
+    if (!n && mcp_hub_wait(run->s->mcp, agent->mcp, on_mcp_settled, run))
+        return;
     if (!n) {
         const struct breakpoint *b = debug_match(run->s, BREAK_AGENT, run->agent);
         if (b || (run->s->step_mode && !run->continuing)) {

@@ -14,6 +14,7 @@
 #include "orch/resume.h"
 #include "orch/runner.h"
 #include "orch/stats.h"
+#include "tools/mcp.h"
 
 static void conversation_free_item(void *c)
 {
@@ -83,6 +84,7 @@ void session_free(struct session *s)
     handlers_free(s);
     debug_free(s);
     stats_free(s);
+    mcp_hub_free(s->mcp); /* after the runs, whose calls it holds */
     vec_fini(&s->patterns);
     cJSON_Delete(s->state);
     vec_fini(&s->always_allowed);

@@ -14,6 +14,7 @@
 
 struct run;
 struct stats;
+struct mcp_hub;
 
 struct session {
     char *id;
@@ -57,6 +58,7 @@ struct session {
     struct vec always_allowed; /* char *: functions the user allowed for the session (/allow --always) */
     struct vec unfinished;    /* what a crash cut off, for /retry: struct unfinished * (orch/resume.h) */
     bool replay;              /* a recorded session is replayed: commands that change it are refused */
+    struct mcp_hub *mcp;      /* the profile's MCP servers (tools/mcp.h); may be NULL */
 };
 
 /* Takes ownership of backend and team. */

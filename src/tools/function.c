@@ -3,7 +3,6 @@
 #include "tools/function.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/xalloc.h"
+#include "tools/process.h"
 
 struct function_run {
     struct loop *loop;
@@ -31,21 +31,11 @@ struct function_run {
     char *failure; /* set when it never started */
 };
 
-static void close_fd(struct loop *loop, int *fd, uint64_t *watch)
-{
-    if (*watch)
-        loop_unwatch(loop, *watch);
-    *watch = 0;
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
 static void run_free(struct function_run *run)
 {
-    close_fd(run->loop, &run->in_fd, &run->in_watch);
-    close_fd(run->loop, &run->out_fd, &run->out_watch);
-    close_fd(run->loop, &run->err_fd, &run->err_watch);
+    process_close_pipe(run->loop, &run->in_fd, &run->in_watch);
+    process_close_pipe(run->loop, &run->out_fd, &run->out_watch);
+    process_close_pipe(run->loop, &run->err_fd, &run->err_watch);
     loop_timer_cancel(run->loop, run->timer);
     loop_unwatch_child(run->loop, run->child_watch);
     free(run->name);
@@ -141,9 +131,9 @@ static void on_output(struct loop *loop, int fd, int revents, void *ud)
         return;
     }
     if (is_out)
-        close_fd(loop, &run->out_fd, &run->out_watch);
+        process_close_pipe(loop, &run->out_fd, &run->out_watch);
     else
-        close_fd(loop, &run->err_fd, &run->err_watch);
+        process_close_pipe(loop, &run->err_fd, &run->err_watch);
     run_finish_if_done(run);
 }
 
@@ -158,7 +148,7 @@ static void on_input_writable(struct loop *loop, int fd, int revents, void *ud)
         run->input_off += (size_t)n;
     /* Done, or the command closed its stdin (EPIPE): either way, close ours. */
     if (n <= 0 || run->input_off == run->input_len)
-        close_fd(loop, &run->in_fd, &run->in_watch);
+        process_close_pipe(loop, &run->in_fd, &run->in_watch);
 }
 
 static void on_timeout(struct loop *loop, void *ud)
@@ -169,9 +159,9 @@ static void on_timeout(struct loop *loop, void *ud)
     /* Not reaped yet, so the group id is still its own. The exit comes
      * through the child watch; whatever holds the pipes, stop reading. */
     kill(-run->pid, SIGKILL);
-    close_fd(loop, &run->in_fd, &run->in_watch);
-    close_fd(loop, &run->out_fd, &run->out_watch);
-    close_fd(loop, &run->err_fd, &run->err_watch);
+    process_close_pipe(loop, &run->in_fd, &run->in_watch);
+    process_close_pipe(loop, &run->out_fd, &run->out_watch);
+    process_close_pipe(loop, &run->err_fd, &run->err_watch);
 }
 
 static void report_failed_start(struct loop *loop, void *ud)
@@ -204,101 +194,34 @@ static struct function_run *fail_later(struct loop *loop, function_done_fn *done
     return run;
 }
 
-static void set_nonblocking(int fd)
-{
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
-static void close_pipes(int (*pipes)[2], size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (pipes[i][0] >= 0)
-            close(pipes[i][0]);
-        if (pipes[i][1] >= 0)
-            close(pipes[i][1]);
-    }
-}
-
-/* In the child: default signal handling, our stdio, and the program. */
-static _Noreturn void exec_child(const struct function_def *fn, int (*pipes)[2], const sigset_t *mask)
-{
-    int error;
-
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
-    sigprocmask(SIG_SETMASK, mask, NULL);
-    setpgid(0, 0);
-    dup2(pipes[0][0], STDIN_FILENO);
-    dup2(pipes[1][1], STDOUT_FILENO);
-    dup2(pipes[2][1], STDERR_FILENO);
-    execvp(fn->argv[0], fn->argv);
-    error = errno;
-    (void)!write(pipes[3][1], &error, sizeof error);
-    _exit(127);
-}
-
 struct function_run *function_run_start(struct loop *loop, const struct function_def *fn, const char *arguments,
                                         function_done_fn *done, void *ud)
 {
-    /* stdin, stdout, stderr, and the exec report; all close on exec. */
-    int pipes[4][2] = {{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}};
-    sigset_t all, saved;
-    int child_errno = 0;
     struct function_run *run;
-    pid_t pid;
+    struct process p;
+    char *error = NULL;
 
-    for (size_t i = 0; i < 4; i++) {
-        if (pipe2(pipes[i], O_CLOEXEC) < 0) {
-            int e = errno;
-            close_pipes(pipes, 4);
-            return fail_later(loop, done, ud, xasprintf("%s: cannot create a pipe: %s", fn->name, strerror(e)));
-        }
+    if (!process_spawn(&p, fn->argv, NULL, &error)) {
+        char *message = xasprintf("%s: %s", fn->name, error);
+        free(error);
+        return fail_later(loop, done, ud, message);
     }
-    /* No handler of ours may run in the child before exec. */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &saved);
-    pid = fork();
-    if (pid == 0)
-        exec_child(fn, pipes, &saved);
-    sigprocmask(SIG_SETMASK, &saved, NULL);
-    if (pid < 0) {
-        int e = errno;
-        close_pipes(pipes, 4);
-        return fail_later(loop, done, ud, xasprintf("%s: cannot start: %s", fn->name, strerror(e)));
-    }
-    setpgid(pid, pid); /* both sides set it: no race with kill(-pid) */
-    close(pipes[0][0]), close(pipes[1][1]), close(pipes[2][1]), close(pipes[3][1]);
-    /* The report pipe closes on a successful exec; otherwise it holds errno. */
-    while (read(pipes[3][0], &child_errno, sizeof child_errno) < 0 && errno == EINTR)
-        ;
-    close(pipes[3][0]);
-
     run = xcalloc(1, sizeof *run);
     run->loop = loop;
     run->name = xstrdup(fn->name);
     run->timeout_ms = fn->timeout_ms > 0 ? fn->timeout_ms : FUNCTION_DEFAULT_TIMEOUT_MS;
-    run->pid = pid;
-    run->in_fd = pipes[0][1];
-    run->out_fd = pipes[1][0];
-    run->err_fd = pipes[2][0];
+    run->pid = p.pid;
+    run->in_fd = p.in_fd;
+    run->out_fd = p.out_fd;
+    run->err_fd = p.err_fd;
     run->input = xstrdup(arguments ? arguments : "{}");
     run->input_len = strlen(run->input);
     run->done = done;
     run->ud = ud;
     buf_init(&run->out);
     buf_init(&run->err);
-    set_nonblocking(run->in_fd);
-    set_nonblocking(run->out_fd);
-    set_nonblocking(run->err_fd);
     /* Reaped by the loop, which also kills what it left running. */
-    run->child_watch = loop_watch_child(loop, pid, true, on_exit_status, run);
-
-    if (child_errno) {
-        /* It never ran: report the exec error from the loop. */
-        char *message = xasprintf("%s: cannot run %s: %s", fn->name, fn->argv[0], strerror(child_errno));
-        run_free(run);
-        return fail_later(loop, done, ud, message);
-    }
+    run->child_watch = loop_watch_child(loop, p.pid, true, on_exit_status, run);
     run->in_watch = loop_watch_fd(loop, run->in_fd, LOOP_WRITE, on_input_writable, run);
     run->out_watch = loop_watch_fd(loop, run->out_fd, LOOP_READ, on_output, run);
     run->err_watch = loop_watch_fd(loop, run->err_fd, LOOP_READ, on_output, run);

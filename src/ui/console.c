@@ -291,6 +291,33 @@ static void render_sessions(struct buf *out, const cJSON *ev)
     }
 }
 
+/* /mcp list and /mcp tools: a server (or tool) a paragraph. */
+static void render_mcp(struct buf *out, const char *type, const cJSON *ev)
+{
+    const cJSON *item;
+
+    if (strcmp(type, "mcp.list") == 0) {
+        if (!cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "servers")))
+            buf_puts(out, "This profile has no MCP servers (doc/mcp.md says how to add one).\n");
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(ev, "servers")) {
+            buf_printf(out, "%-12s %s, %s, %.0f tools", ev_str(item, "server"), ev_str(item, "state"),
+                       ev_str(item, "transport"), ev_num(item, "tools"));
+            if (*ev_str(item, "url"))
+                buf_printf(out, "\n    %s", ev_str(item, "url"));
+            if (*ev_str(item, "server_name"))
+                buf_printf(out, "\n    %s %s", ev_str(item, "server_name"), ev_str(item, "server_version"));
+            if (*ev_str(item, "error"))
+                buf_printf(out, "\n    %s", ev_str(item, "error"));
+            buf_puts(out, "\n\n");
+        }
+        return;
+    }
+    if (!cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "tools")))
+        buf_puts(out, "No tools: the server is not ready (see /mcp list).\n");
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(ev, "tools"))
+        buf_printf(out, "%s\n    %s\n\n", ev_str(item, "function"), ev_str(item, "description"));
+}
+
 /* Answers to commands open in an overlay. */
 static bool show_answer(struct console *c, const char *type, const cJSON *ev)
 {
@@ -329,6 +356,9 @@ static bool show_answer(struct console *c, const char *type, const cJSON *ev)
     } else if (strcmp(type, "session.list") == 0) {
         render_sessions(&text, ev);
         overlay_open(c->ov, "sessions (agentdeck --resume SESSION goes on with one)", buf_str(&text), false);
+    } else if (strcmp(type, "mcp.list") == 0 || strcmp(type, "mcp.tool.list") == 0) {
+        render_mcp(&text, type, ev);
+        overlay_open(c->ov, type[4] == 'l' ? "MCP servers" : "MCP tools", buf_str(&text), false);
     } else if (strcmp(type, "conversation.history") == 0) {
         entries_render_text(&text, cJSON_GetObjectItemCaseSensitive(ev, "entries"));
         title = xasprintf("history of %s, held by %s", ev_str(ev, "conversation"), ev_str(ev, "agent"));
@@ -490,6 +520,29 @@ static void feed(struct console *c, const cJSON *ev, const char *line)
     } else if (strcmp(type, "warning") == 0) {
         if (!c->quiet)
             console_say(c, ROLE_WARNING, "%s", ev_str(ev, "message"));
+    } else if (strcmp(type, "mcp.error") == 0) {
+        console_say(c, ROLE_ERROR, "%s", ev_str(ev, "message"));
+    } else if (strcmp(type, "mcp.progress") == 0) {
+        /* A long MCP call: one line under the call, updated, and the fraction in the title. */
+        if (p) {
+            char *key = xasprintf("progress:%s", ev_str(ev, "tool_call_id"));
+            char *amount = cJSON_GetObjectItemCaseSensitive(ev, "total")
+                               ? xasprintf("%g/%g", ev_num(ev, "progress"), ev_num(ev, "total"))
+                               : xasprintf("%g", ev_num(ev, "progress"));
+            char *text =
+                xasprintf("progress %s%s%s", amount, *ev_str(ev, "message") ? ": " : "", ev_str(ev, "message"));
+            char *detail = xasprintf("%s %s", amount, ev_str(ev, "tool"));
+            struct block *b = pane_find(p, key);
+            if (b)
+                pane_set_text(p, b, text);
+            else
+                pane_add(p, BLOCK_NOTICE, key, "", text);
+            pane_set_state(p, PANE_TOOL, detail, run);
+            free(key);
+            free(amount);
+            free(text);
+            free(detail);
+        }
     } else if (strcmp(type, "agent.created") == 0) {
         const cJSON *def = cJSON_GetObjectItemCaseSensitive(ev, "definition");
         if (!p)

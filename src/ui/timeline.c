@@ -159,6 +159,9 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
         add_delta(tl, ev, line);
         return;
     }
+    /* A server's log lines and a call's progress stay in the journal and the panes. */
+    if (strcmp(type, "mcp.log") == 0 || strcmp(type, "mcp.progress") == 0)
+        return;
     if (strcmp(type, "message.output") == 0) {
         for (size_t i = 0; i < tl->streams.len; i++) {
             struct tl_row *s = tl->streams.items[i];
@@ -324,6 +327,18 @@ void timeline_add_event(struct timeline *tl, const cJSON *ev, const char *line)
         kind = "handler";
         role = ROLE_DIM;
         buf_printf(&text, "%s %s", type + 8, ev_str(ev, "event"));
+    } else if (strncmp(type, "mcp.", 4) == 0) {
+        kind = "mcp";
+        role = strcmp(type, "mcp.error") == 0 ? ROLE_ERROR : ROLE_DIM;
+        if (strcmp(type, "mcp.error") == 0)
+            buf_puts(&text, ev_str(ev, "message"));
+        else if (strcmp(type, "mcp.started") == 0)
+            buf_printf(&text, "%s ready (%s, %.0f tools)", ev_str(ev, "server"), ev_str(ev, "transport"),
+                       ev_num(ev, "tools"));
+        else if (strcmp(type, "mcp.tools_changed") == 0)
+            buf_printf(&text, "%s now has %.0f tools", ev_str(ev, "server"), ev_num(ev, "tools"));
+        else
+            buf_printf(&text, "%s %s", type + 4, ev_str(ev, "server"));
     } else if (strncmp(type, "conversation.", 13) == 0) {
         kind = "conv";
         role = ROLE_DIM;

@@ -132,7 +132,7 @@ static void test_json_errors(void **state)
 }
 
 #define TEAM_FIELDS \
-    "name, description, max_turns, functions, agents, routes, markers, prompts, state, handlers, workflows"
+    "name, description, max_turns, functions, mcp, agents, routes, markers, prompts, state, handlers, workflows"
 
 static void test_top_level_errors(void **state)
 {
@@ -141,7 +141,8 @@ static void test_top_level_errors(void **state)
         {"{'agents': {}}", FILE_NAME ": agents: expected an array of agents"},
         {"{'agents': []}", FILE_NAME ": agents: expected at least one agent"},
         {"{'agent': [{'name': 'a'}]}", FILE_NAME ": agent: unknown field (expected one of " TEAM_FIELDS ")"},
-        {"{'mcp': {}, 'agents': [{'name': 'a'}]}", FILE_NAME ": mcp: unknown field (expected one of " TEAM_FIELDS ")"},
+        {"{'mcps': [], 'agents': [{'name': 'a'}]}",
+         FILE_NAME ": mcps: unknown field (expected one of " TEAM_FIELDS ")"},
         {"{'my key': 1, 'agents': [{'name': 'a'}]}",
          FILE_NAME ": [\"my key\"]: unknown field (expected one of " TEAM_FIELDS ")"},
         {"{'name': 1, 'agents': [{'name': 'a'}]}", FILE_NAME ": name: expected a string"},
@@ -413,6 +414,102 @@ static void test_completion_args_errors(void **state)
     "{'functions': {'f': ['x']}, 'agents': [{'name': 'a', 'handoffs': ['b'], " \
     "'tools': [{'type': 'function', 'function': {'name': 'f'}}], 'offline': " rules "}, {'name': 'b'}]}"
 #define RULES_AT FILE_NAME ": agents[0].offline"
+
+#define MCP_SERVER "{'name': 'ev', 'command': ['node', 'srv.js']}"
+#define MCP_PROFILE(servers) "{'mcp': " servers ", 'agents': [{'name': 'a'}]}"
+#define MCP_TOOLS_PROFILE(tools) "{'mcp': [" MCP_SERVER "], 'agents': [{'name': 'a', 'tools': " tools "}]}"
+
+static void test_mcp_errors(void **state)
+{
+    static const struct error_case cases[] = {
+        {MCP_PROFILE("{}"),
+         FILE_NAME ": mcp: expected an array of servers ({\"name\", \"command\": [...]} or {\"name\", \"url\"})"},
+        {MCP_PROFILE("['x']"), FILE_NAME ": mcp[0]: expected an object"},
+        {MCP_PROFILE("[{'command': ['x']}]"), FILE_NAME ": mcp[0].name: missing, expected a string"},
+        {MCP_PROFILE("[{'name': 'a__b', 'command': ['x']}]"),
+         FILE_NAME ": mcp[0].name: \"a__b\" is not a valid server name (expected 1 to 32 letters, digits, _ or -, "
+                   "without \"__\")"},
+        {MCP_PROFILE("[{'name': 'a.b', 'command': ['x']}]"),
+         FILE_NAME ": mcp[0].name: \"a.b\" is not a valid server name (expected 1 to 32 letters, digits, _ or -, "
+                   "without \"__\")"},
+        {MCP_PROFILE("[" MCP_SERVER ", " MCP_SERVER "]"),
+         FILE_NAME ": mcp[1].name: \"ev\" is already the name of another server"},
+        {MCP_PROFILE("[{'name': 'ev'}]"),
+         FILE_NAME ": mcp[0]: expected exactly one of command (a server to start) and url (a server to reach)"},
+        {MCP_PROFILE("[{'name': 'ev', 'command': ['x'], 'url': 'http://h/mcp'}]"),
+         FILE_NAME ": mcp[0]: expected exactly one of command (a server to start) and url (a server to reach)"},
+        {MCP_PROFILE("[{'name': 'ev', 'command': []}]"),
+         FILE_NAME ": mcp[0].command: expected a non-empty array of strings"},
+        {MCP_PROFILE("[{'name': 'ev', 'url': 'ftp://h'}]"),
+         FILE_NAME ": mcp[0].url: expected an http:// or https:// URL, got \"ftp://h\""},
+        {MCP_PROFILE("[{'name': 'ev', 'url': 'http://h/mcp', 'env': {}}]"),
+         FILE_NAME ": mcp[0].env: \"env\" goes with command only"},
+        {MCP_PROFILE("[{'name': 'ev', 'command': ['x'], 'headers': {}}]"),
+         FILE_NAME ": mcp[0].headers: \"headers\" goes with url only"},
+        {MCP_PROFILE("[{'name': 'ev', 'command': ['x'], 'env': {'A': 1}}]"),
+         FILE_NAME ": mcp[0].env.A: expected a string"},
+        {MCP_PROFILE("[{'name': 'ev', 'url': 'http://h/mcp', 'headers': {'X-A': 'a\\nb'}}]"),
+         FILE_NAME ": mcp[0].headers.X-A: a value may not hold a line break"},
+        {MCP_PROFILE("[{'name': 'ev', 'url': 'http://h/mcp', 'transport': 'ws'}]"),
+         FILE_NAME ": mcp[0].transport: expected one of http, sse, got \"ws\""},
+        {MCP_PROFILE("[{'name': 'ev', 'command': ['x'], 'timeout': 0}]"),
+         FILE_NAME ": mcp[0].timeout: expected a number > 0, got 0"},
+        {MCP_PROFILE("[{'name': 'ev', 'command': ['x'], 'cmd': 'x'}]"), FILE_NAME
+         ": mcp[0].cmd: unknown field (expected one of name, command, env, url, headers, transport, timeout)"},
+        {"{'functions': {'ev__x': ['x']}, 'mcp': [" MCP_SERVER "], 'agents': [{'name': 'a'}]}",
+         FILE_NAME ": mcp[0].name: the function \"ev__x\" would look like a tool of this server (ev__TOOL)"},
+        {MCP_TOOLS_PROFILE("[{'type': 'mcp'}]"),
+         FILE_NAME ": agents[0].tools[0].server: missing, expected the name of a server in mcp"},
+        {MCP_TOOLS_PROFILE("[{'type': 'mcp', 'server': 'nope'}]"),
+         FILE_NAME ": agents[0].tools[0].server: no MCP server named \"nope\" in mcp"},
+        {MCP_TOOLS_PROFILE("[{'type': 'mcp', 'server': 'ev'}, {'type': 'mcp', 'server': 'ev'}]"),
+         FILE_NAME ": agents[0].tools[1].server: \"ev\" is already used by another tool of this agent"},
+        {MCP_TOOLS_PROFILE("[{'type': 'mcp', 'server': 'ev', 'tools': []}]"),
+         FILE_NAME ": agents[0].tools[0].tools: expected a non-empty array of strings"},
+        {MCP_TOOLS_PROFILE("[{'type': 'mcp', 'server': 'ev', 'tools': ['echo', 'echo']}]"),
+         FILE_NAME ": agents[0].tools[0].tools[1]: \"echo\" is listed twice"},
+        {MCP_TOOLS_PROFILE("[{'type': 'mcp', 'server': 'ev', 'only': ['echo']}]"),
+         FILE_NAME ": agents[0].tools[0].only: unknown field (expected one of type, server, tools)"},
+        {"{'mcp': [" MCP_SERVER "], 'agents': [{'name': 'a', 'offline': [{'call': {'name': 'ev__echo'}}]}]}",
+         FILE_NAME ": agents[0].offline[0].call.name: \"ev__echo\" is not a function tool of this agent"},
+    };
+    (void)state;
+    CHECK_ERRORS(cases);
+}
+
+/* MCP entries leave the tools (Mistral must never see them) for agent->mcp;
+ * offline rules may call the server's tools by their function names. */
+static void test_mcp_profile(void **state)
+{
+    struct team *team = must_parse(
+        "{'mcp': [" MCP_SERVER ", {'name': 'web', 'url': 'http://127.0.0.1:9/mcp', 'headers': {'X-Key': 'k'}, "
+        "'transport': 'sse', 'timeout': 5}],"
+        " 'functions': {'f': ['true']},"
+        " 'agents': [{'name': 'a', 'tools': [{'type': 'mcp', 'server': 'ev', 'tools': ['echo']},"
+        " {'type': 'function', 'function': {'name': 'f'}}, {'type': 'mcp', 'server': 'web'}],"
+        " 'offline': [{'call': {'name': 'ev__echo', 'arguments': {'message': 'hi'}}}]}]}");
+    const struct agent *a = team->agents.items[0];
+    const struct mcp_server_def *ev = team_find_mcp_server(team, "ev");
+    const struct mcp_server_def *web = team_find_mcp_server(team, "web");
+    char *tools = cJSON_PrintUnformatted(a->tools), *mcp = cJSON_PrintUnformatted(a->mcp);
+
+    (void)state;
+    assert_non_null(ev);
+    assert_string_equal(ev->argv[0], "node");
+    assert_null(ev->url);
+    assert_int_equal(ev->timeout_ms, MCP_DEFAULT_TIMEOUT_MS);
+    assert_non_null(web);
+    assert_null(web->argv);
+    assert_string_equal(web->url, "http://127.0.0.1:9/mcp");
+    assert_true(web->legacy_sse);
+    assert_int_equal(web->timeout_ms, 5000);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(web->headers, "X-Key")->valuestring, "k");
+    assert_null(strstr(tools, "mcp"));
+    assert_string_equal(mcp, "[{\"server\":\"ev\",\"tools\":[\"echo\"]},{\"server\":\"web\"}]");
+    free(tools);
+    free(mcp);
+    team_free(team);
+}
 
 static void test_offline_errors(void **state)
 {
@@ -1451,6 +1548,8 @@ int main(void)
         cmocka_unit_test(test_tool_errors),
         cmocka_unit_test(test_completion_args_errors),
         cmocka_unit_test(test_offline_errors),
+        cmocka_unit_test(test_mcp_errors),
+        cmocka_unit_test(test_mcp_profile),
         cmocka_unit_test(test_bad_regex),
         cmocka_unit_test(test_route_errors),
         cmocka_unit_test(test_marker_errors),
