@@ -229,11 +229,15 @@ def scrolling_up_shows_more_and_the_bottom_follows_again():
         s.key("PPage")
         text = s.wait_for("-MORE(", "the -MORE(n)- mark")
         check("THE-END" not in text, "scrolled away from the end")
-        s.key("PPage")
-        text2 = s.wait_for(lambda t: "-MORE(" in t and t != text, "scrolled further")
         n1 = int(text.split("-MORE(")[1].split(")")[0])
-        n2 = int(text2.split("-MORE(")[1].split(")")[0])
-        check(n2 > n1 > 0, "more lines below after a second page: %d then %d" % (n1, n2))
+
+        def more(t):
+            return int(t.split("-MORE(")[1].split(")")[0]) if "-MORE(" in t else 0
+
+        s.key("PPage")
+        # The screen may change before the count does (a frame drawn in parts): wait for the count.
+        text2 = s.wait_for(lambda t: more(t) > n1, "scrolled further than %d lines" % n1)
+        check(more(text2) > n1 > 0, "more lines below after a second page: %d then %d" % (n1, more(text2)))
         s.key("NPage")
         s.key("NPage")
         s.key("NPage")
@@ -314,11 +318,18 @@ def enter_on_a_timeline_event_opens_the_inspector():
         s.wait_for("r1 in", "the run done")
         s.key("BTab")  # the timeline comes after the last pane
         s.wait_for("Enter inspects", "the timeline focused")
-        # From the newest (done) up to the handoff: reply, stream, handoff.
-        for _ in range(3):
+        # From the newest (done) up to the handoff (reply, stream, handoff),
+        # inspecting each row on the way: a slow run may add a row.
+        text = ""
+        for _ in range(6):
             s.key("Up")
-        s.key("Enter")
-        text = s.wait_for('"type": "agent.handoff"', "the inspector with the raw event")
+            s.key("Enter")
+            text = s.wait_for('"type": "', "the inspector with the raw event")
+            if '"type": "agent.handoff"' in text:
+                break
+            s.key("Escape")
+            s.wait_gone('"type": "')
+        check('"type": "agent.handoff"' in text, "the handoff row reached:\n" + s.dump())
         check('"next_agent": "billing"' in text and '"previous_agent": "cs"' in text, "the event's fields")
         s.key("Escape")
         s.wait_gone('"type": "agent.handoff"')
