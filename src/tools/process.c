@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,8 +60,26 @@ static _Noreturn void exec_child(char *const argv[], char *const envp[], int (*p
     _exit(127);
 }
 
+/* Our environment without the API key (a new array of environ's strings):
+ * no child process gets the key. */
+static char **environment_without_key(void)
+{
+    static const char key[] = "MISTRAL_API_KEY=";
+    size_t n = 0, k = 0;
+    char **env;
+
+    while (environ[n])
+        n++;
+    env = xcalloc(n + 1, sizeof *env);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], key, sizeof key - 1) != 0)
+            env[k++] = environ[i];
+    return env;
+}
+
 bool process_spawn(struct process *p, char *const argv[], char *const envp[], char **error)
 {
+    char **own_env = envp ? NULL : environment_without_key();
     /* stdin, stdout, stderr, and the exec report; all close on exec. */
     int pipes[4][2] = {{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}};
     sigset_t all, saved;
@@ -81,8 +100,9 @@ bool process_spawn(struct process *p, char *const argv[], char *const envp[], ch
     sigprocmask(SIG_BLOCK, &all, &saved);
     pid = fork();
     if (pid == 0)
-        exec_child(argv, envp, pipes, &saved);
+        exec_child(argv, envp ? envp : own_env, pipes, &saved);
     sigprocmask(SIG_SETMASK, &saved, NULL);
+    free(own_env);
     if (pid < 0) {
         *error = xasprintf("cannot start: %s", strerror(errno));
         close_pipes(pipes, 4);

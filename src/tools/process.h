@@ -18,7 +18,8 @@ struct process {
 };
 
 /* Starts argv[0] (looked up in PATH when it has no slash) with argv. envp is
- * the child's whole environment (NULL: ours). Returns false with *error set
+ * the child's whole environment (NULL: ours without MISTRAL_API_KEY: no
+ * child gets the key). Returns false with *error set
  * to a new sentence naming what failed (a pipe, the fork, or the exec with
  * its reason, e.g. "cannot run nosuch: No such file or directory"); a child
  * whose exec failed has been reaped. */

@@ -141,6 +141,22 @@ for _name, _cmd, _parts in COMMAND_ERRORS:
 
 
 @test
+def function_tools_never_get_the_key():
+    profile = lib.write_profile({
+        "agents": [{"name": "envy", "tools": [{"type": "function", "function": {"name": "show_env"}}],
+                    "offline": [{"when": "^env please$", "call": {"name": "show_env", "arguments": {}}},
+                                {"say": "{input}"}]}],
+        "functions": {"show_env": {"command": ["sh", "-c", "env"], "description": "the environment", "auto": True}},
+    })
+    status, events, stderr = run(["--backend", "offline", "-c", "/start envy env please"], profile=profile,
+                                 env={"MISTRAL_API_KEY": "sk-test-SECRET-env-5d1", "AGENTDECK_PROBE": "here"})
+    eq(status, 0, "exit status")
+    result = one(events, "function.result")["result"]
+    contains(result, "AGENTDECK_PROBE=here", "the function got the environment")
+    check("sk-test-SECRET-env-5d1" not in result and "MISTRAL_API_KEY" not in result, "but not the key: " + result)
+
+
+@test
 def error_after_a_conversation_stops_the_batch():
     status, events, stderr = run(["-c", "/start cs " + CHARGED_TWICE, "-c", "@nobody hello", "-c", "/append thanks"],
                                  profile="support.json")
