@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/file.h"
 #include "core/xalloc.h"
 
 struct journal {
@@ -237,27 +239,13 @@ static cJSON *parse_event(const char *text, size_t len)
     return NULL;
 }
 
-/* Reads all of path; a new buffer in *out. */
+/* Reads all of path into *out, which is left empty when it fails. */
 static bool read_file(const char *path, struct buf *out, char **error)
 {
-    char chunk[65536];
-    size_t n;
-    FILE *fp = fopen(path, "re");
-
-    if (!fp) {
-        *error = xasprintf("%s: cannot read: %s", path, strerror(errno));
-        return false;
-    }
-    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        buf_append(out, chunk, n);
-    if (ferror(fp)) {
-        *error = xasprintf("%s: cannot read: %s", path, strerror(errno));
-        fclose(fp);
-        buf_fini(out);
-        return false;
-    }
-    fclose(fp);
-    return true;
+    if (file_read(path, SIZE_MAX, out, error))
+        return true;
+    buf_fini(out);
+    return false;
 }
 
 bool journal_read(const char *path, struct journal_contents *jc, char **error)

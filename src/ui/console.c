@@ -11,6 +11,7 @@
 #include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "cmd/command.h"
 #include "cmd/views.h"
 #include "core/clock.h"
+#include "core/file.h"
 #include "core/xalloc.h"
 #include "model/journal.h"
 #include "orch/replay.h"
@@ -785,22 +787,6 @@ void console_suspend(struct console *c)
     resize(c);
 }
 
-/* Reads the file at path whole (a new string), or NULL. */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    struct buf text = BUF_INIT;
-    char chunk[4096];
-    size_t n;
-
-    if (!f)
-        return NULL;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_append(&text, chunk, n);
-    fclose(f);
-    return buf_steal(&text);
-}
-
 /* Runs the editor on path with the terminal its own; returns its wait status or -1. */
 static int run_editor(struct console *c, const char *editor, const char *path)
 {
@@ -866,8 +852,12 @@ static char *edit_in_editor(void *ud, const char *text, char **error)
     if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         *error = xasprintf("the editor (%s) failed%s: nothing was changed", editor,
                            status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127 ? " to start" : "");
-    else if (!(edited = read_file(path)))
-        *error = xasprintf("cannot read %s back: %s", path, strerror(errno));
+    else {
+        struct buf back = BUF_INIT;
+        if (file_read(path, SIZE_MAX, &back, error))
+            edited = buf_steal(&back);
+        buf_fini(&back);
+    }
     unlink(path);
     free(path);
     if (edited) {
