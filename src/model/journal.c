@@ -371,38 +371,38 @@ bool journal_locate(const char *name, char **dir, char **events, char **error)
 bool journal_write_meta(const char *dir, const cJSON *meta, char **error)
 {
     char *path = xasprintf("%s/session.json", dir);
-    char *tmp = xasprintf("%s/.session.json.new", dir);
     char *text = cJSON_Print(meta);
-    FILE *fp = fopen(tmp, "we");
-    bool ok =
-        fp && text && fputs(text, fp) != EOF && fputc('\n', fp) != EOF && fflush(fp) != EOF && fsync(fileno(fp)) == 0;
+    char *line = xasprintf("%s\n", text ? text : "{}");
+    bool ok = file_write_atomic(path, line, strlen(line), error);
 
-    if (fp && fclose(fp) != 0)
-        ok = false;
-    if (ok && rename(tmp, path) < 0)
-        ok = false;
-    if (!ok) {
-        *error = xasprintf("%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-    }
     cJSON_free(text);
-    free(tmp);
+    free(line);
     free(path);
     return ok;
 }
 
-cJSON *journal_read_meta(const char *dir)
+/* The whole of the file name in dir (a new string), or NULL when it cannot be read. */
+static char *read_in_dir(const char *dir, const char *name)
 {
-    char *path = xasprintf("%s/session.json", dir);
+    char *path = xasprintf("%s/%s", dir, name);
     struct buf data = BUF_INIT;
     char *error = NULL;
-    cJSON *meta = NULL;
+    char *text = NULL;
 
     if (read_file(path, &data, &error))
-        meta = cJSON_Parse(buf_str(&data));
+        text = buf_steal(&data);
     free(error);
     buf_fini(&data);
     free(path);
+    return text;
+}
+
+cJSON *journal_read_meta(const char *dir)
+{
+    char *text = read_in_dir(dir, "session.json");
+    cJSON *meta = text ? cJSON_Parse(text) : NULL;
+
+    free(text);
     if (!cJSON_IsObject(meta)) {
         cJSON_Delete(meta);
         return NULL;
@@ -414,17 +414,8 @@ bool journal_save_profile(const char *dir, const char *path, char **error)
 {
     struct buf data = BUF_INIT;
     char *copy = xasprintf("%s/profile.json", dir);
-    FILE *fp;
-    bool ok = read_file(path, &data, error);
+    bool ok = read_file(path, &data, error) && file_write_atomic(copy, buf_str(&data), data.len, error);
 
-    if (ok) {
-        fp = fopen(copy, "we");
-        ok = fp && fwrite(data.data ? data.data : "", 1, data.len, fp) == data.len;
-        if (fp && fclose(fp) != 0)
-            ok = false;
-        if (!ok)
-            *error = xasprintf("%s: cannot write: %s", copy, strerror(errno));
-    }
     buf_fini(&data);
     free(copy);
     return ok;
@@ -432,15 +423,5 @@ bool journal_save_profile(const char *dir, const char *path, char **error)
 
 char *journal_read_profile(const char *dir)
 {
-    char *path = xasprintf("%s/profile.json", dir);
-    struct buf data = BUF_INIT;
-    char *error = NULL;
-    char *text = NULL;
-
-    if (read_file(path, &data, &error))
-        text = buf_steal(&data);
-    free(error);
-    buf_fini(&data);
-    free(path);
-    return text;
+    return read_in_dir(dir, "profile.json");
 }
